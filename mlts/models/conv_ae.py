@@ -1,0 +1,73 @@
+"""A 1-D convolutional autoencoder: window -> reconstruction.
+
+The first detector of the pipeline. Strided convolutions halve the length at
+each level down to a bottleneck of `latent` channels; transposed convolutions
+mirror them back. Optional RevIN normalizes each window on the way in and
+restores its mean and scale on the way out, so the network models shape, not
+level.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from mlts.data import transforms
+
+
+class ConvAutoencoder(nn.Module):
+  """Conv1D encoder-decoder.
+
+  Attributes:
+    num_features: C, channels of the input and the reconstruction.
+    hidden: channels at each downsampling level; the window length must be a
+      multiple of 2 ** len(hidden).
+    latent: channels of the bottleneck.
+    kernel_size: convolution width.
+    revin: whether to wrap the network in reversible instance normalization.
+  """
+  num_features: int
+  hidden: Sequence[int] = (32, 64)
+  latent: int = 16
+  kernel_size: int = 5
+  revin: bool = True
+
+  def encode(self, x: jnp.ndarray) -> jnp.ndarray:
+    """[B, L, C] -> [B, L / 2**depth, latent]."""
+    h = x
+    for i, width in enumerate(self.hidden):
+      h = nn.Conv(width, (self.kernel_size,), strides=(2,), name=f"enc_{i}")(h)
+      h = nn.gelu(h)
+    return nn.Conv(self.latent, (1,), name="to_latent")(h)
+
+  def decode(self, z: jnp.ndarray) -> jnp.ndarray:
+    """[B, L / 2**depth, latent] -> [B, L, C]."""
+    h = z
+    for i, width in enumerate(reversed(self.hidden)):
+      h = nn.ConvTranspose(width, (self.kernel_size,), strides=(2,), name=f"dec_{i}")(h)
+      h = nn.gelu(h)
+    return nn.Conv(self.num_features, (1,), name="to_output")(h)
+
+  @nn.compact
+  def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
+    """Reconstructs windows.
+
+    Args:
+      x: [B, L, C] windows, L a multiple of 2 ** len(hidden).
+
+    Returns:
+      [B, L, C] reconstruction.
+    """
+    factor = 2 ** len(self.hidden)
+    if x.ndim != 3 or x.shape[-1] != self.num_features or x.shape[1] % factor:
+      raise ValueError(
+          f"expected windows [B, L, {self.num_features}] with L a multiple of {factor}, "
+          f"got {x.shape}")
+    if self.revin:
+      x, stats = transforms.revin_normalize(x)
+    y = self.decode(self.encode(x))
+    if self.revin:
+      y = transforms.revin_denormalize(y, stats)
+    return y

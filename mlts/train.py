@@ -1,0 +1,166 @@
+"""The generic training loop: sharded jitted steps, resume, logging, checkpoints.
+
+Model families plug in a loss `loss_fn(params, batch, key) -> (loss, metrics)`;
+this module owns everything around it: the jitted step with donation and
+data-parallel shardings, stateless per-step randomness (so a resumed run
+reproduces an uninterrupted one exactly), epoch-permuted batches chosen on the
+host from (seed, epoch), Orbax checkpoints with resume, progress with steps/s
+and ETA, and a hard stop on a non-finite loss that keeps the last good
+checkpoint.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Callable, Mapping, Sequence
+
+import jax
+import ml_collections
+import numpy as np
+import optax
+from absl import logging
+
+from mlts import checkpointing, sharding
+from mlts.train_state import TrainState
+from mlts.writers import MetricWriter
+
+LossFn = Callable[..., tuple[jax.Array, Mapping[str, jax.Array]]]
+Hook = Callable[[int, TrainState], None]
+
+
+def make_train_step(loss_fn: LossFn):
+  """Returns `step(state, batch, key) -> (state, metrics)`, pure and jittable.
+
+  The per-step key is `fold_in(key, state.step)`: no key is carried in the state,
+  yet every step draws fresh, reproducible randomness.
+  """
+
+  def train_step(state: TrainState, batch, key: jax.Array):
+    step_key = jax.random.fold_in(key, state.step)
+    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+    (loss, metrics), grads = grad_fn(state.params, batch, step_key)
+    new_state = state.apply_gradients(grads=grads)
+    metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads), **metrics}
+    return new_state, metrics
+
+  return train_step
+
+
+def batch_indices(seed: int, step: int, num_examples: int, batch_size: int) -> np.ndarray:
+  """Indices of the examples in batch `step`: epoch-wise permutations keyed by (seed, epoch).
+
+  A pure function of its arguments, so a resumed run sees the same batches.
+  """
+  steps_per_epoch = num_examples // batch_size
+  epoch, offset = divmod(step, steps_per_epoch)
+  perm = np.random.default_rng([seed, epoch]).permutation(num_examples)
+  return perm[offset * batch_size:(offset + 1) * batch_size]
+
+
+class NonFiniteLossError(FloatingPointError):
+  """Raised when training produced a NaN/inf loss; the last good checkpoint is kept."""
+
+
+def fit(state: TrainState, loss_fn: LossFn, train_windows: np.ndarray,
+        config: ml_collections.ConfigDict, *, key: jax.Array, seed: int, checkpoint_dir: str,
+        writer: MetricWriter, mesh=None, hooks: Sequence[Hook] = ()) -> TrainState:
+  """Trains `state` on windows, resuming from the latest checkpoint in `checkpoint_dir`.
+
+  Args:
+    state: freshly initialized state (replaced by the checkpoint if one exists).
+    loss_fn: `loss_fn(params, batch [B, L, C], key) -> (scalar loss, metrics dict)`.
+    train_windows: [N, L, C] training windows (host array).
+    config: the `training` config section: num_steps, batch_size, log_every,
+      checkpoint_every, max_checkpoints.
+    key: PRNG key of the training stream.
+    seed: seed of the host-side batch order.
+    checkpoint_dir: where Orbax checkpoints live.
+    writer: metric writer.
+    mesh: device mesh (default: all devices).
+    hooks: called as `hook(step, state)` after every step (e.g. to stop a run
+      for a preemption test, or to evaluate).
+
+  Returns:
+    The trained state (replicated over the mesh).
+
+  Raises:
+    ValueError: fewer windows than one batch, or a batch that does not split over devices.
+    NonFiniteLossError: a non-finite loss; no checkpoint is written after it.
+  """
+  mesh = sharding.make_mesh() if mesh is None else mesh
+  batch_size = config.batch_size
+  sharding.check_batch_size(batch_size, mesh)
+  num_examples = train_windows.shape[0]
+  if num_examples < batch_size:
+    raise ValueError(
+        f"only {num_examples} training windows for a batch of {batch_size}; lower "
+        "training.batch_size or the window stride")
+  replicated = sharding.replicated(mesh)
+  state = jax.device_put(state, replicated)
+  manager = checkpointing.make_manager(
+      checkpoint_dir, max_to_keep=config.max_checkpoints,
+      save_interval_steps=config.checkpoint_every)
+  try:
+    state, restored = checkpointing.restore_or_keep(manager, state)
+    start = int(jax.device_get(state.step))
+    last_saved = restored
+    step_fn = jax.jit(
+        make_train_step(loss_fn),
+        in_shardings=(replicated, sharding.batch_sharded(mesh), replicated),
+        out_shardings=(replicated, replicated),
+        donate_argnums=0)
+    key = jax.device_put(key, replicated)
+    num_steps = config.num_steps
+    pending: list[tuple[int, Mapping[str, jax.Array]]] = []
+    window_start, window_step = time.perf_counter(), start
+    if start >= num_steps:
+      logging.info("Checkpoint at step %d already reaches num_steps=%d", start, num_steps)
+    for step in range(start, num_steps):
+      idx = batch_indices(seed, step, num_examples, batch_size)
+      batch = sharding.put_batch(train_windows[idx], mesh)
+      if step == start:
+        compile_start = time.perf_counter()
+      state, metrics = step_fn(state, batch, key)
+      if step == start:
+        jax.block_until_ready(metrics)
+        logging.info("Initial compilation and first step took %.2f s",
+                     time.perf_counter() - compile_start)
+        window_start, window_step = time.perf_counter(), step + 1
+      pending.append((step + 1, metrics))
+      done = step + 1
+      for hook in hooks:
+        hook(done, state)
+      due_log = done % config.log_every == 0 or done == num_steps
+      due_save = done % config.checkpoint_every == 0 or done == num_steps
+      if due_log or due_save:
+        _check_and_log(pending, writer, last_saved, checkpoint_dir)
+        pending = []
+        if due_log:
+          elapsed = time.perf_counter() - window_start
+          rate = (done - window_step) / elapsed if elapsed > 0 and done > window_step else math.nan
+          eta = (num_steps - done) / rate if rate and rate == rate else math.nan
+          writer.write_scalars(done, {"steps_per_second": rate})
+          logging.info("step %d/%d, %.1f steps/s, ETA %.0f s", done, num_steps, rate, eta)
+          window_start, window_step = time.perf_counter(), done
+      if due_save:
+        checkpointing.save(manager, done, state, force=done == num_steps)
+        last_saved = done
+    manager.wait_until_finished()
+  finally:
+    manager.close()
+    writer.flush()
+  return state
+
+
+def _check_and_log(pending, writer: MetricWriter, last_saved, checkpoint_dir: str) -> None:
+  """Averages the pending step metrics, writes them, and stops on a non-finite loss."""
+  fetched = jax.device_get([m for _, m in pending])
+  for (step, _), metrics in zip(pending, fetched):
+    if not np.isfinite(metrics["loss"]):
+      raise NonFiniteLossError(
+          f"non-finite loss ({metrics['loss']}) at step {step}; training stopped. The last "
+          f"good checkpoint (step {last_saved}) is kept in {checkpoint_dir}")
+  keys = fetched[-1].keys()
+  means = {f"train_{k}": float(np.mean([m[k] for m in fetched])) for k in keys}
+  writer.write_scalars(pending[-1][0], means)

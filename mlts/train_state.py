@@ -1,0 +1,79 @@
+"""The training state pytree and the optimizer built from config."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+from flax.training import train_state
+
+
+class TrainState(train_state.TrainState):
+  """Flax TrainState plus an exponential moving average of the parameters.
+
+  Attributes (beyond flax's step, params, opt_state, apply_fn, tx):
+    ema_params: EMA of `params` (equal to `params` when the decay is 0).
+    ema_decay: the EMA decay, a static field.
+  """
+  ema_params: Any = None
+  ema_decay: float = train_state.struct.field(pytree_node=False, default=0.0)
+
+  def apply_gradients(self, *, grads, **kwargs) -> "TrainState":
+    new = super().apply_gradients(grads=grads, **kwargs)
+    decay = self.ema_decay
+    ema = jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, self.ema_params, new.params)
+    return new.replace(ema_params=ema)
+
+
+def make_optimizer(config: ml_collections.ConfigDict, num_steps: int) -> optax.GradientTransformation:
+  """Builds the optax optimizer from `config` (the `optimizer` section).
+
+  Fields used: name ('adam' | 'adamw' | 'adabelief'), learning_rate, warmup_steps,
+  schedule ('constant' | 'cosine'), weight_decay, b1, b2, eps, grad_clip (0 = off).
+  """
+  if config.schedule == "cosine":
+    lr = optax.warmup_cosine_decay_schedule(
+        0.0, config.learning_rate, max(config.warmup_steps, 1), max(num_steps, 2))
+  elif config.schedule == "constant":
+    lr = optax.join_schedules(
+        [optax.linear_schedule(0.0, config.learning_rate, max(config.warmup_steps, 1)),
+         optax.constant_schedule(config.learning_rate)], [max(config.warmup_steps, 1)])
+  else:
+    raise ValueError(f"unknown schedule {config.schedule!r}; expected 'constant' or 'cosine'")
+  if config.name == "adam":
+    opt = optax.adam(lr, b1=config.b1, b2=config.b2, eps=config.eps)
+  elif config.name == "adamw":
+    opt = optax.adamw(lr, b1=config.b1, b2=config.b2, eps=config.eps,
+                      weight_decay=config.weight_decay)
+  elif config.name == "adabelief":
+    opt = optax.adabelief(lr, b1=config.b1, b2=config.b2, eps=config.eps)
+  else:
+    raise ValueError(f"unknown optimizer {config.name!r}; expected adam, adamw or adabelief")
+  if config.grad_clip > 0:
+    opt = optax.chain(optax.clip_by_global_norm(config.grad_clip), opt)
+  return opt
+
+
+def create_train_state(model, sample_input: jnp.ndarray, tx: optax.GradientTransformation,
+                       key: jax.Array, ema_decay: float = 0.0) -> TrainState:
+  """Initializes parameters and optimizer state.
+
+  Args:
+    model: a Flax Linen module.
+    sample_input: an input of the right shape (batch of 1 is enough).
+    tx: the optimizer.
+    key: PRNG key for initialization.
+    ema_decay: decay of the parameter EMA.
+
+  Returns:
+    A `TrainState` at step 0.
+  """
+  params = model.init(key, sample_input)["params"]
+  # The EMA gets its own buffers: the train step donates the state, and two leaves
+  # sharing one buffer cannot both be donated.
+  ema_params = jax.tree.map(jnp.copy, params)
+  return TrainState.create(apply_fn=model.apply, params=params, tx=tx,
+                           ema_params=ema_params, ema_decay=ema_decay)

@@ -1,0 +1,154 @@
+"""Tests for the training loop: sharding, determinism, resume after interruption, failures."""
+
+import os
+import shutil
+
+import chex
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+
+from mlts import checkpointing, reconstruction, sharding, train, train_state, writers
+from mlts.models import conv_ae
+
+
+def _config(num_steps=12):
+  c = ml_collections.ConfigDict()
+  c.num_steps = num_steps
+  c.batch_size = 8
+  c.log_every = 4
+  c.checkpoint_every = 5
+  c.max_checkpoints = 3
+  return c
+
+
+def _opt_config():
+  c = ml_collections.ConfigDict(dict(
+      name="adam", learning_rate=1e-2, schedule="cosine", warmup_steps=2, weight_decay=0.0,
+      b1=0.9, b2=0.999, eps=1e-8, grad_clip=1.0))
+  return c
+
+
+def _setup(num_steps=12, ema_decay=0.9):
+  rng = np.random.default_rng(0)
+  data = rng.normal(size=(40, 16, 2)).astype(np.float32)
+  model = conv_ae.ConvAutoencoder(num_features=2, hidden=(4,), latent=2, kernel_size=3,
+                                  revin=False)
+  tx = train_state.make_optimizer(_opt_config(), num_steps)
+  state = train_state.create_train_state(model, data[:1], tx, jax.random.key(0),
+                                         ema_decay=ema_decay)
+  return model, state, data
+
+
+def _fit(tmp, num_steps=12, hooks=(), loss=None, mesh=None):
+  model, state, data = _setup(num_steps)
+  writer = writers.MetricWriter(os.path.join(tmp, "logs"), tensorboard=False)
+  try:
+    return train.fit(state, loss or reconstruction.make_mse_loss(model.apply), data,
+                     _config(num_steps), key=jax.random.key(1), seed=3,
+                     checkpoint_dir=os.path.join(tmp, "ckpt"), writer=writer, mesh=mesh,
+                     hooks=hooks)
+  finally:
+    writer.close()
+
+
+def test_runs_on_four_devices_and_loss_falls(tmp_path):
+  assert jax.device_count() == 4  # set by conftest
+  model, state, data = _setup(60)
+  loss_fn = reconstruction.make_mse_loss(model.apply)
+  before = float(loss_fn(state.params, jnp.asarray(data), None)[0])
+  writer = writers.MetricWriter(str(tmp_path / "logs"), tensorboard=False)
+  cfg = _config(60)
+  out = train.fit(state, loss_fn, data, cfg, key=jax.random.key(1), seed=3,
+                  checkpoint_dir=str(tmp_path / "ckpt"), writer=writer)
+  writer.close()
+  after = float(loss_fn(out.params, jnp.asarray(data), None)[0])
+  assert after < 0.9 * before
+  leaf = jax.tree.leaves(out.params)[0]
+  assert len(leaf.sharding.device_set) == 4  # replicated over the mesh
+  assert int(out.step) == 60
+  lines = (tmp_path / "logs" / "metrics.jsonl").read_text().splitlines()
+  assert any("train_loss" in line for line in lines)
+
+
+def test_batch_indices_are_a_pure_function_of_seed_and_step():
+  a = train.batch_indices(3, 7, 40, 8)
+  np.testing.assert_array_equal(a, train.batch_indices(3, 7, 40, 8))
+  epoch = np.concatenate([train.batch_indices(3, s, 40, 8) for s in range(5)])
+  np.testing.assert_array_equal(np.sort(epoch), np.arange(40))  # one epoch = a permutation
+
+
+def test_same_seed_same_result(tmp_path):
+  a = _fit(str(tmp_path / "a"))
+  b = _fit(str(tmp_path / "b"))
+  chex.assert_trees_all_equal(jax.device_get(a.params), jax.device_get(b.params))
+
+
+class _Interrupt(Exception):
+  pass
+
+
+def test_resume_after_interruption_matches_uninterrupted_run(tmp_path):
+  full = _fit(str(tmp_path / "full"))
+
+  def stop_at_8(step, state):
+    del state
+    if step == 8:
+      raise _Interrupt  # a preemption after the step-5 checkpoint
+
+  with pytest.raises(_Interrupt):
+    _fit(str(tmp_path / "cut"), hooks=[stop_at_8])
+  manager = checkpointing.make_manager(str(tmp_path / "cut" / "ckpt"))
+  assert manager.latest_step() == 5
+  manager.close()
+  resumed_from = []
+  resumed = _fit(str(tmp_path / "cut"), hooks=[lambda s, st: resumed_from.append(s)])
+  assert resumed_from[0] == 6  # continued after the checkpoint, not from scratch
+  chex.assert_trees_all_close(jax.device_get(resumed.params), jax.device_get(full.params),
+                              rtol=1e-6, atol=1e-7)
+  chex.assert_trees_all_close(jax.device_get(resumed.ema_params),
+                              jax.device_get(full.ema_params), rtol=1e-6, atol=1e-7)
+  assert int(resumed.step) == 12
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+  _fit(str(tmp_path), num_steps=5)  # a good checkpoint at step 5
+  model, _, _ = _setup()
+  base = reconstruction.make_mse_loss(model.apply)
+
+  def poisoned(params, batch, key):  # the run resumed from step 5 diverges at once
+    loss, aux = base(params, batch, key)
+    return loss * jnp.nan, aux
+
+  with pytest.raises(train.NonFiniteLossError, match=r"at step 6.*step 5\) is kept"):
+    _fit(str(tmp_path), num_steps=12, loss=poisoned)
+  manager = checkpointing.make_manager(str(tmp_path / "ckpt"))
+  assert manager.all_steps() == [5]  # nothing saved after the NaN
+  manager.close()
+
+
+def test_corrupt_checkpoint_gives_clear_error(tmp_path):
+  _fit(str(tmp_path), num_steps=5)
+  step_dir = tmp_path / "ckpt" / "5"
+  assert step_dir.is_dir()
+  for root, _, files in os.walk(step_dir):  # truncate every data file
+    for name in files:
+      with open(os.path.join(root, name), "wb") as f:
+        f.write(b"garbage")
+  with pytest.raises(ValueError, match=r"ckpt/5 is corrupt"):
+    _fit(str(tmp_path), num_steps=10)
+  shutil.rmtree(tmp_path / "ckpt")
+
+
+def test_batch_not_divisible_by_devices(tmp_path):
+  model, state, data = _setup()
+  cfg = _config()
+  cfg.batch_size = 6
+  writer = writers.MetricWriter(str(tmp_path), tensorboard=False)
+  with pytest.raises(ValueError, match="not divisible by the number of devices"):
+    train.fit(state, reconstruction.make_mse_loss(model.apply), data, cfg,
+              key=jax.random.key(0), seed=0, checkpoint_dir=str(tmp_path / "c"), writer=writer,
+              mesh=sharding.make_mesh())
+  writer.close()
