@@ -28,19 +28,22 @@ class TrainState(train_state.TrainState):
     return new.replace(ema_params=ema)
 
 
-def make_optimizer(config: ml_collections.ConfigDict, num_steps: int) -> optax.GradientTransformation:
+def make_optimizer(config: ml_collections.ConfigDict,
+                   num_steps: int) -> optax.GradientTransformation:
   """Builds the optax optimizer from `config` (the `optimizer` section).
 
   Fields used: name ('adam' | 'adamw' | 'adabelief'), learning_rate, warmup_steps,
   schedule ('constant' | 'cosine'), weight_decay, b1, b2, eps, grad_clip (0 = off).
   """
+  # A short run (a smoke test) keeps at least half of its steps after warm-up.
+  warmup = max(min(config.warmup_steps, num_steps // 2), 1)
   if config.schedule == "cosine":
     lr = optax.warmup_cosine_decay_schedule(
-        0.0, config.learning_rate, max(config.warmup_steps, 1), max(num_steps, 2))
+        0.0, config.learning_rate, warmup, max(num_steps, warmup + 1))
   elif config.schedule == "constant":
     lr = optax.join_schedules(
-        [optax.linear_schedule(0.0, config.learning_rate, max(config.warmup_steps, 1)),
-         optax.constant_schedule(config.learning_rate)], [max(config.warmup_steps, 1)])
+        [optax.linear_schedule(0.0, config.learning_rate, warmup),
+         optax.constant_schedule(config.learning_rate)], [warmup])
   else:
     raise ValueError(f"unknown schedule {config.schedule!r}; expected 'constant' or 'cosine'")
   if config.name == "adam":

@@ -1,0 +1,41 @@
+"""Trains and evaluates a detector.
+
+  python -m experiments.main --config=configs/smap.py:quick --workdir=runs/smap
+
+
+Flags, logging of host and devices, one call into the library; all logic lives
+in `mlts.pipeline`. Override any field: `--config.training.num_steps=100`.
+"""
+
+import logging as py_logging
+
+import jax
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from mlts import pipeline
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file(
+    "config", None, "Config file, e.g. configs/smap.py or configs/smap.py:quick.",
+    lock_config=True)
+flags.DEFINE_string("workdir", None, "Output directory (resumes from its checkpoints).")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def _quiet_orbax(record: py_logging.LogRecord) -> bool:
+  """Drops Orbax's per-save INFO chatter; its warnings and errors still show."""
+  return record.levelno > py_logging.INFO or "orbax" not in record.pathname
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Too many command-line arguments: {argv[1:]}")
+  logging.get_absl_handler().addFilter(_quiet_orbax)
+  logging.info("JAX process %d/%d, local devices %s, backend %s", jax.process_index(),
+               jax.process_count(), jax.local_devices(), jax.default_backend())
+  pipeline.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+
+
+if __name__ == "__main__":
+  app.run(main)

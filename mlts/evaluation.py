@@ -1,0 +1,180 @@
+"""From per-time-step scores to thresholds and the full metric report.
+
+Thresholds are fit on validation scores (normal data) only; test labels enter
+only `evaluate`, which computes every metric of `mlts.metrics` for one labelled
+series. Oracle metrics (best-F1 over all thresholds) are named as such.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import ml_collections
+import numpy as np
+
+from mlts import checks, metrics
+
+RANKING = ("auroc", "auprc", "best_f1_oracle", "best_f1_pa_oracle", "affiliation",
+           "range_auc", "vus", "fpr_at_95tpr")
+
+
+@dataclasses.dataclass(frozen=True)
+class ScoreCalibration:
+  """Per-series affine score normalization and threshold fit on validation scores.
+
+  Attributes:
+    center: subtracted from scores (0 without score normalization).
+    scale: scores are divided by it (1 without score normalization).
+    threshold: threshold on the normalized scale.
+  """
+  center: float
+  scale: float
+  threshold: float
+
+  def normalize(self, scores) -> np.ndarray:
+    return (np.asarray(scores, dtype=np.float64) - self.center) / self.scale
+
+
+def calibrate(val_scores, config: ml_collections.ConfigDict, *, name: str = "validation scores"
+              ) -> ScoreCalibration:
+  """Fits the normalization and threshold of one series on its validation scores.
+
+  With `score_normalization='validation'` scores are shifted and scaled by the
+  validation mean and std of the series before they are pooled across series;
+  with 'none' they are pooled as they are (the data are already z-scored per
+  channel, so reconstruction errors and |z| share a scale across channels). The
+  threshold is per series either way, so predictions do not depend on this
+  choice; only pooled ranking metrics do.
+
+  Args:
+    val_scores: [V] scores of normal validation steps.
+    config: the `eval` section: score_normalization ('none' | 'validation'),
+      threshold ('quantile' | 'sigma'), threshold_quantile, threshold_sigma,
+      min_score_scale.
+
+  Returns:
+    A `ScoreCalibration`.
+  """
+  v = checks.finite_array(val_scores, name=name, ndim=1)
+  if config.threshold == "quantile":
+    raw_threshold = float(np.quantile(v, config.threshold_quantile))
+  elif config.threshold == "sigma":  # mean + k std of the validation scores
+    raw_threshold = float(v.mean() + config.threshold_sigma * v.std())
+  else:
+    raise ValueError(f"unknown threshold rule {config.threshold!r}; expected quantile or sigma")
+  if config.score_normalization == "validation":
+    center, scale = float(v.mean()), float(max(v.std(), config.min_score_scale))
+  elif config.score_normalization == "none":
+    center, scale = 0.0, 1.0
+  else:
+    raise ValueError(f"unknown score_normalization {config.score_normalization!r}; "
+                     "expected none or validation")
+  threshold = (raw_threshold - center) / scale
+  return ScoreCalibration(center=center, scale=scale, threshold=threshold)
+
+
+def evaluate(labels, scores, preds, config: ml_collections.ConfigDict) -> dict[str, Any]:
+  """Every metric for one labelled series.
+
+  Args:
+    labels: [T] ground truth in {0, 1}.
+    scores: [T] anomaly scores (higher = more anomalous).
+    preds: [T] predictions at the validation threshold.
+    config: the `eval` section: range_window, vus_max_window.
+
+  Returns:
+    A JSON-ready dict. Ranking metrics are None (with a reason under 'skipped')
+    when the labels hold only one class.
+  """
+  labels = checks.binary_vector(labels, name="labels")
+  preds = checks.binary_vector(preds, name="preds")
+  scores = checks.finite_array(scores, name="scores", ndim=1)
+  checks.same_length(labels, scores, names=("labels", "scores"))
+  checks.same_length(labels, preds, names=("labels", "preds"))
+  out: dict[str, Any] = {
+      "num_points": int(labels.size),
+      "num_anomalous": int(labels.sum()),
+      "num_predicted": int(preds.sum()),
+      "pointwise": metrics.pointwise(labels, preds),
+      "point_adjusted": metrics.pointwise(labels, metrics.point_adjust(labels, preds)),
+      "event": metrics.event_pr(labels, preds),
+  }
+  if labels.min() == labels.max():
+    out.update({k: None for k in RANKING})
+    out["skipped"] = "labels hold one class only: ranking metrics are undefined"
+    return _jsonable(out)
+  out["auroc"] = metrics.auroc(labels, scores)
+  out["auprc"] = metrics.auprc(labels, scores)
+  out["best_f1_oracle"] = metrics.best_f1(labels, scores)
+  out["best_f1_pa_oracle"] = metrics.best_f1(labels, scores, point_adjusted=True)
+  out["affiliation"] = metrics.affiliation(labels, preds)
+  out["range_auc"] = metrics.range_auc(labels, scores, window=config.range_window)
+  out["vus"] = metrics.vus(labels, scores, max_window=config.vus_max_window)
+  out["fpr_at_95tpr"] = metrics.fpr_at_tpr(labels, scores, tpr=0.95)
+  return _jsonable(out)
+
+
+def _jsonable(tree):
+  """Converts NumPy scalars to Python floats/ints; NaN becomes None (JSON has no NaN)."""
+  if isinstance(tree, dict):
+    return {k: _jsonable(v) for k, v in tree.items()}
+  if isinstance(tree, (list, tuple)):
+    return [_jsonable(v) for v in tree]
+  if isinstance(tree, (np.integer,)):
+    return int(tree)
+  if isinstance(tree, (float, np.floating)):
+    value = float(tree)
+    return None if not np.isfinite(value) else value
+  return tree
+
+
+def summary_row(report: dict[str, Any]) -> dict[str, Any]:
+  """The headline numbers of an `evaluate` report, flat, for tables."""
+  def get(*path):
+    node = report
+    for p in path:
+      if node is None:
+        return None
+      node = node.get(p)
+    return node
+  return {
+      "F1": get("pointwise", "f1"),
+      "P": get("pointwise", "precision"),
+      "R": get("pointwise", "recall"),
+      "MCC": get("pointwise", "mcc"),
+      "PA-F1": get("point_adjusted", "f1"),
+      "AUROC": get("auroc"),
+      "AUPRC": get("auprc"),
+      "best-F1 (oracle)": get("best_f1_oracle", "f1"),
+      "Aff-F1": get("affiliation", "f1"),
+      "R-AUC-ROC": get("range_auc", "roc"),
+      "R-AUC-PR": get("range_auc", "pr"),
+      "VUS-ROC": get("vus", "roc"),
+      "VUS-PR": get("vus", "pr"),
+      "FPR@95TPR": get("fpr_at_95tpr"),
+      "event-F1": get("event", "f1"),
+  }
+
+
+def mean_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:
+  """Column means of summary rows, skipping None (undefined) entries; {} for no rows."""
+  if not rows:
+    return {}
+  out = {}
+  for column in rows[0]:
+    values = [r[column] for r in rows if r[column] is not None]
+    out[column] = float(np.mean(values)) if values else None
+  return out
+
+
+def markdown_table(rows: dict[str, dict[str, Any]]) -> str:
+  """Renders {method: summary_row} as a markdown table (None shown as '–')."""
+  methods = list(rows)
+  columns = list(next(iter(rows.values())))
+  lines = ["| method | " + " | ".join(columns) + " |",
+           "|---|" + "---|" * len(columns)]
+  for method in methods:
+    cells = ["–" if rows[method][c] is None else f"{rows[method][c]:.3f}" for c in columns]
+    lines.append(f"| {method} | " + " | ".join(cells) + " |")
+  return "\n".join(lines)
