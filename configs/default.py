@@ -43,6 +43,7 @@ def get_config() -> ml_collections.ConfigDict:
   training.batch_size = 64  # global batch (split over devices; a multiple of the device count)
   training.ema_decay = 0.0  # EMA of parameters used for scoring when > 0
   training.log_every = 100  # steps between logged averages
+  training.eval_every = 500  # steps between validation-loss evaluations; 0 = off
   training.checkpoint_every = 500  # steps between Orbax checkpoints
   training.max_checkpoints = 2  # checkpoints kept
 

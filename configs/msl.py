@@ -16,6 +16,7 @@ def get_config(variant: str = "") -> "ml_collections.ConfigDict":  # noqa: F821
     config.training.num_steps = 2000
     config.training.log_every = 100
     config.training.checkpoint_every = 500
+    config.training.eval_every = 250
   elif variant:
     raise ValueError(f"unknown variant {variant!r} of configs/msl.py; expected 'quick' or none")
   return config

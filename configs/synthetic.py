@@ -28,6 +28,7 @@ def get_config(variant: str = "") -> "ml_collections.ConfigDict":  # noqa: F821
     config.training.num_steps = 20
     config.training.batch_size = 16
     config.training.log_every = 5
+    config.training.eval_every = 10
     config.training.checkpoint_every = 10
     config.optimizer.warmup_steps = 2
     config.eval.batch_size = 32

@@ -110,11 +110,31 @@ def prepare(series: Sequence[Series], config: ml_collections.ConfigDict) -> list
   return out
 
 
-def training_windows(prepared: Sequence[PreparedSeries], window: int, stride: int) -> np.ndarray:
-  """Windows [N, L, C] of every fit part (each series windowed on its own, short ones padded)."""
+def training_windows(prepared: Sequence[PreparedSeries], window: int, stride: int, *,
+                     part: str = "fit") -> np.ndarray:
+  """Windows [N, L, C] of every series' `part` ('fit' or 'val'), each series on its own.
+
+  Series shorter than the window are edge-padded (see `windows.sliding_windows`).
+  """
   return np.concatenate(
-      [windows_lib.sliding_windows(p.fit, window, stride, pad=True, name=f"{p.name} train")[0]
+      [windows_lib.sliding_windows(getattr(p, part), window, stride, pad=True,
+                                   name=f"{p.name} {part}")[0]
        for p in prepared], axis=0).astype(np.float32)
+
+
+def _validation_loss_hook(run, val_windows: np.ndarray, config: ml_collections.ConfigDict,
+                          writer: writers.MetricWriter):
+  """A training hook writing the reconstruction MSE on validation windows every eval_every steps.
+
+  Uses the current parameters (not the EMA). Validation data are normal data held
+  out of training, so this curve can guide the number of steps without test labels.
+  """
+  def hook(step: int, state) -> None:
+    if step % config.training.eval_every == 0 or step == config.training.num_steps:
+      recon = run(state.params, val_windows)
+      writer.write_scalars(step, {"eval_loss": float(np.mean(np.square(recon - val_windows)))})
+
+  return hook
 
 
 def check_config(config: ml_collections.ConfigDict) -> None:
@@ -151,26 +171,32 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   train_windows = training_windows(prepared, config.data.window, config.data.stride)
   num_features = train_windows.shape[-1]
 
-  root = jax.random.key(config.seed)
-  init_key, train_key, eval_key = jax.random.split(root, 3)
-  del eval_key  # reserved: the reconstruction backbone is deterministic at evaluation
+  # One root key split once into named streams; 'eval' is reserved for stochastic
+  # scorers (the reconstruction backbone is deterministic at evaluation).
+  streams = dict(zip(("init", "train", "eval"),
+                     jax.random.split(jax.random.key(config.seed), 3)))
   mesh = sharding.make_mesh()
   model = models.get_model(config.model, num_features)
   tx = train_state.make_optimizer(config.optimizer, config.training.num_steps)
   state = train_state.create_train_state(
-      model, train_windows[:1], tx, init_key, ema_decay=config.training.ema_decay)
+      model, train_windows[:1], tx, streams["init"], ema_decay=config.training.ema_decay)
   writer = writers.MetricWriter(os.path.join(workdir, "logs"))
   writer.write_hparams(config.to_dict())
+  run = reconstruction.make_batched_apply(model.apply, config.eval.batch_size, mesh)
+  hooks = []
+  if config.training.eval_every > 0:
+    val_windows = training_windows(prepared, config.data.window, config.data.window // 2,
+                                   part="val")
+    hooks.append(_validation_loss_hook(run, val_windows, config, writer))
   start = time.perf_counter()
   state = train.fit(
       state, reconstruction.make_mse_loss(model.apply), train_windows, config.training,
-      key=train_key, seed=config.seed, checkpoint_dir=os.path.join(workdir, "checkpoints"),
-      writer=writer, mesh=mesh)
+      key=streams["train"], seed=config.seed, checkpoint_dir=os.path.join(workdir, "checkpoints"),
+      writer=writer, mesh=mesh, hooks=hooks)
   train_seconds = time.perf_counter() - start
   params = state.ema_params if config.training.ema_decay > 0 else state.params
 
   start = time.perf_counter()
-  run = reconstruction.make_batched_apply(model.apply, config.eval.batch_size, mesh)
   val_recon = reconstruction.reconstruct_series(
       run, params, [p.val for p in prepared], config.data.window, config.data.eval_stride)
   test_recon = reconstruction.reconstruct_series(
