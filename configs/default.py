@@ -70,3 +70,24 @@ def get_config() -> ml_collections.ConfigDict:
   ev.per_channel = True  # also report every metric per channel
   ev.num_plot_series = 4  # series shown in scores.png
   return config
+
+
+def get_nasa_config(dataset: str, variant: str = "") -> ml_collections.ConfigDict:
+  """The shared config of configs/smap.py and configs/msl.py.
+
+  Args:
+    dataset: 'smap' or 'msl'.
+    variant: '' (the full run) or 'quick' (about a minute on 2 CPU cores).
+  """
+  config = get_config()
+  config.data.dataset = dataset
+  config.data.features = "telemetry"
+  config.training.num_steps = 5000
+  if variant == "quick":
+    config.training.num_steps = 2000
+    config.training.checkpoint_every = 500
+    config.training.eval_every = 250
+  elif variant:
+    raise ValueError(
+        f"unknown variant {variant!r} of configs/{dataset}.py; expected 'quick' or none")
+  return config
