@@ -20,7 +20,7 @@ def get_config() -> ml_collections.ConfigDict:
   data.root = config_dict.placeholder(str)  # own copy in telemanom layout; None = shipped data
   data.val_fraction = 0.2  # last fraction of each training series held out as validation
   data.normalization = "zscore"  # per-channel statistics of the fit part: zscore | minmax | none
-  data.window = 128  # window length L (a multiple of 2 ** len(model.hidden))
+  data.window = 128  # window length L (each backbone checks what it can take)
   data.stride = 8  # stride of training windows
   data.eval_stride = 16  # stride of windows when scoring (aggregated back per step)
   data.synthetic = syn = ml_collections.ConfigDict()
@@ -32,13 +32,39 @@ def get_config() -> ml_collections.ConfigDict:
   syn.num_anomalies = 8  # anomalies injected per test series
 
   config.model = model = ml_collections.ConfigDict()
-  model.name = "conv_ae"  # backbone: conv_ae
-  model.hidden = (32, 64, 64)  # channels per downsampling level (each halves the length)
-  model.latent = 4  # bottleneck channels: L/8 x 4 = 64 numbers per 128-step window
-  model.kernel_size = 5  # convolution width
+  model.name = "conv_ae"  # backbone: conv_ae | lstm_ae | dlinear | modern_tcn | transformer
   model.revin = False  # per-window instance normalization (hides level shifts if on)
+  # Each backbone reads its own sub-section (only the named one is used).
+  model.conv_ae = ml_collections.ConfigDict(dict(
+      hidden=(32, 64, 64),  # channels per strided level (each halves L)
+      latent=4,  # bottleneck channels: L/8 x 4 = 64 numbers per 128-step window
+      kernel_size=5))  # convolution width
+  model.lstm_ae = ml_collections.ConfigDict(dict(
+      hidden_size=32,  # LSTM width of encoder and decoder
+      latent=16))  # code size (the encoder's final state projected)
+  model.dlinear = ml_collections.ConfigDict(dict(
+      latent=16,  # rank of the linear maps along time (L -> latent -> L)
+      moving_avg=25))  # trend kernel of the series decomposition
+  model.modern_tcn = ml_collections.ConfigDict(dict(
+      d_model=32,  # features per token
+      latent=2,  # code features per token: L/8 tokens x 2 = L/4 numbers per channel
+      patch_size=8,  # steps per patch
+      patch_stride=8,  # steps between patches
+      large_kernel=51,  # depthwise kernel over tokens
+      ffn_ratio=2,  # ConvFFN expansion
+      num_blocks=1,  # blocks in the encoder and in the decoder
+      channel_ffn=False))  # ConvFFN2 mixing channels (weights grow as C^2)
+  model.transformer = ml_collections.ConfigDict(dict(
+      d_model=32,  # token width
+      latent=4,  # code features per token: L/16 tokens x 4 = L/4 numbers per channel
+      patch_size=16,  # steps per patch
+      patch_stride=16,  # steps between patches
+      num_heads=4,  # attention heads
+      mlp_ratio=2,  # MLP expansion
+      num_layers=1))  # pre-LN blocks on each side of the bottleneck
 
   config.training = training = ml_collections.ConfigDict()
+  training.loss = "mse"  # mse | gwnr (COGNOS: residuals shaped into Gaussian white noise)
   training.num_steps = 2000  # optimizer steps
   training.batch_size = 64  # global batch (split over devices; a multiple of the device count)
   training.ema_decay = 0.0  # EMA of parameters used for scoring when > 0
@@ -57,6 +83,25 @@ def get_config() -> ml_collections.ConfigDict:
   opt.b2 = 0.999  # second-moment decay
   opt.eps = 1e-8  # denominator epsilon
   opt.grad_clip = 1.0  # global-norm clipping; 0 = off
+
+  config.gwnr = gwnr = ml_collections.ConfigDict()  # used when training.loss == 'gwnr'
+  gwnr.alpha_spec = 1.0  # weight of the spectral-flatness term, relative to the MSE scale
+  gwnr.alpha_mmd = 1.0  # weight of the wavelet-MMD term, relative to the MSE scale
+  gwnr.mask_width = 2  # activity mask: dilation (steps each side) of |x_t - x_{t-1}| > eps
+  gwnr.mask_eps = 1e-6  # activity mask: minimum step change counted as active
+  gwnr.delta = 1e-8  # balancing: terms at or below delta get weight 0 (frozen batches)
+  gwnr.sigmas = (0.5, 1.0, 2.0, 4.0)  # bandwidths of the multi-scale RBF kernel
+  gwnr.num_reference = 256  # N(0, 1) reference samples per MMD (if sampled)
+
+  config.postprocess = post = ml_collections.ConfigDict()  # residuals -> per-step score
+  post.name = "none"  # none (r^2) | arks (COGNOS Kalman smoother) | ma | lp
+  post.reduce = "sum"  # over channels: sum | max
+  post.confidence = 0.9  # ARKS circuit breaker: chi^2_1 confidence
+  post.kappa = 1e6  # ARKS: process-noise inflation when the breaker trips
+  post.q = 1e-3  # ARKS Mode II: Q = q * R
+  post.band = 1.96  # ARKS calibration: white-noise band (z) on the lag-1 autocorrelation
+  post.ma_window = 10  # moving average: window (causal)
+  post.lp_alpha = 0.2  # first-order low-pass: y_t = alpha r_t + (1 - alpha) y_{t-1}
 
   config.eval = ev = ml_collections.ConfigDict()
   ev.batch_size = 256  # windows per scoring batch (a multiple of the device count)
@@ -90,4 +135,42 @@ def get_nasa_config(dataset: str, variant: str = "") -> ml_collections.ConfigDic
   elif variant:
     raise ValueError(
         f"unknown variant {variant!r} of configs/{dataset}.py; expected 'quick' or none")
+  return config
+
+
+def add_cognos_ablation(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """Adds the COGNOS ablation grid: every backbone x {MSE, GWNR} x {none, ARKS, MA, LP}."""
+  config.ablation = ml_collections.ConfigDict()
+  config.ablation.backbones = ("lstm_ae", "dlinear", "modern_tcn", "transformer")  # trained
+  config.ablation.losses = ("mse", "gwnr")  # training losses
+  config.ablation.postprocess = ("none", "arks", "ma", "lp")  # residual post-processing
+  return config
+
+
+def get_cognos_config(dataset: str, variant: str = "") -> ml_collections.ConfigDict:
+  """The shared config of configs/cognos_smap.py and configs/cognos_msl.py.
+
+  As in the COGNOS paper, SMAP uses the telemetry column only and MSL all 55
+  columns (telemetry plus command flags), each channel its own series.
+
+  Args:
+    dataset: 'smap' or 'msl'.
+    variant: '' (the full grid) or 'quick' (fewer steps and smaller windows, for a CPU).
+  """
+  config = add_cognos_ablation(get_config())
+  config.data.dataset = dataset
+  config.data.features = "telemetry" if dataset == "smap" else "all"
+  config.training.num_steps = 3000
+  config.training.eval_every = 500
+  if variant == "quick":
+    config.data.window = 64
+    config.data.stride = 8
+    config.data.eval_stride = 16
+    config.training.num_steps = 600
+    config.training.checkpoint_every = 300
+    config.training.eval_every = 300
+    config.eval.per_channel = False
+  elif variant:
+    raise ValueError(
+        f"unknown variant {variant!r} of configs/cognos_{dataset}.py; expected 'quick' or none")
   return config

@@ -4,7 +4,8 @@
 
 
 Flags, logging of host and devices, one call into the library; all logic lives
-in `mlts.pipeline`. Override any field: `--config.training.num_steps=100`.
+in `mlts.pipeline` (and `mlts.ablation` for configs with an `ablation` section).
+Override any field: `--config.training.num_steps=100`.
 """
 
 import logging as py_logging
@@ -34,7 +35,7 @@ def main(argv):
   logging.get_absl_handler().addFilter(_quiet_orbax)
   logging.info("JAX process %d/%d, local devices %s, backend %s", jax.process_index(),
                jax.process_count(), jax.local_devices(), jax.default_backend())
-  pipeline.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  pipeline.run(FLAGS.config, FLAGS.workdir)
 
 
 if __name__ == "__main__":

@@ -139,18 +139,144 @@ def _validation_loss_hook(run, val_windows: np.ndarray, config: ml_collections.C
 
 def check_config(config: ml_collections.ConfigDict) -> None:
   """Raises ValueError on inconsistent settings before any data is loaded or compiled."""
-  factor = 2 ** len(config.model.hidden)
-  if config.data.window % factor:
-    raise ValueError(
-        f"data.window={config.data.window} must be a multiple of {factor} "
-        f"(2 ** number of model.hidden levels)")
   for field in ("stride", "eval_stride"):
     if config.data[field] < 1:
       raise ValueError(f"data.{field} must be >= 1, got {config.data[field]}")
+  models.check_window(config.model, config.data.window)
+
+
+def make_loss(config: ml_collections.ConfigDict, apply_fn):
+  """The training loss named by `config.training.loss`: 'mse' or 'gwnr' (COGNOS)."""
+  if config.training.loss == "mse":
+    return reconstruction.make_mse_loss(apply_fn)
+  if config.training.loss == "gwnr":
+    from mlts.cognos import gwnr
+    return gwnr.make_gwnr_loss(apply_fn, config.gwnr)
+  raise ValueError(f"unknown training.loss {config.training.loss!r}; expected mse or gwnr")
+
+
+@dataclasses.dataclass
+class TrainedBackbone:
+  """A trained reconstruction backbone and how to run it.
+
+  Attributes:
+    params: parameters used for scoring (the EMA when training.ema_decay > 0).
+    run: `run(params, windows [N, L, C]) -> [N, L, C]`, batched and sharded.
+    step: the training step reached.
+    train_seconds: wall time of `train.fit` in this process (0 when fully restored).
+  """
+  params: Any
+  run: Any
+  step: int
+  train_seconds: float
+
+
+def train_backbone(config: ml_collections.ConfigDict, prepared: Sequence[PreparedSeries],
+                   workdir: str, mesh=None) -> TrainedBackbone:
+  """Trains (or resumes) the backbone of `config.model` with `config.training.loss`.
+
+  Checkpoints go to `workdir/checkpoints`, logs to `workdir/logs`.
+  """
+  mesh = sharding.make_mesh() if mesh is None else mesh
+  train_windows = training_windows(prepared, config.data.window, config.data.stride)
+  # One root key split once into named streams; 'eval' is reserved for stochastic
+  # scorers (the reconstruction backbones are deterministic at evaluation).
+  streams = dict(zip(("init", "train", "eval"),
+                     jax.random.split(jax.random.key(config.seed), 3)))
+  model = models.get_model(config.model, train_windows.shape[-1])
+  tx = train_state.make_optimizer(config.optimizer, config.training.num_steps)
+  state = train_state.create_train_state(
+      model, train_windows[:1], tx, streams["init"], ema_decay=config.training.ema_decay)
+  writer = writers.MetricWriter(os.path.join(workdir, "logs"))
+  writer.write_hparams(config.to_dict())
+  run = reconstruction.make_batched_apply(model.apply, config.eval.batch_size, mesh)
+  hooks = []
+  if config.training.eval_every > 0:
+    val_windows = training_windows(prepared, config.data.window, config.data.window // 2,
+                                   part="val")
+    hooks.append(_validation_loss_hook(run, val_windows, config, writer))
+  start = time.perf_counter()
+  try:
+    state = train.fit(
+        state, make_loss(config, model.apply), train_windows, config.training,
+        key=streams["train"], seed=config.seed,
+        checkpoint_dir=os.path.join(workdir, "checkpoints"), writer=writer, mesh=mesh,
+        hooks=hooks)
+  finally:
+    writer.close()
+  params = state.ema_params if config.training.ema_decay > 0 else state.params
+  return TrainedBackbone(params=params, run=run, step=int(jax.device_get(state.step)),
+                         train_seconds=time.perf_counter() - start)
+
+
+def compute_residuals(backbone: TrainedBackbone, prepared: Sequence[PreparedSeries],
+                      config: ml_collections.ConfigDict):
+  """Residuals x - x̂ of the aggregated reconstruction of every validation and test series.
+
+  Returns:
+    (val residuals, test residuals): lists over series of [V_k, C] and [T_k, C].
+  """
+  out = []
+  for part in ("val", "test"):
+    series = [getattr(p, part) for p in prepared]
+    recon = reconstruction.reconstruct_series(
+        backbone.run, backbone.params, series, config.data.window, config.data.eval_stride)
+    out.append([x.astype(np.float64) - r for x, r in zip(series, recon)])
+  return out[0], out[1]
+
+
+def postprocess_scores(val_residuals, test_residuals, config: ml_collections.ConfigDict):
+  """Per-step scores of every series after the post-processing `config.name`.
+
+  Each series gets its own post-processor fit on its validation residuals (ARKS
+  calibrates per channel there), then scores both parts.
+
+  Returns:
+    list over series of (val scores [V_k], test scores [T_k]).
+  """
+  from mlts.cognos import postprocess
+  out = []
+  for val, test in zip(val_residuals, test_residuals):
+    apply = postprocess.make_postprocessor(config.name, config)(val)
+    out.append((np.asarray(apply(val), np.float64), np.asarray(apply(test), np.float64)))
+  return out
+
+
+def baseline_scores(prepared: Sequence[PreparedSeries], seed: int) -> dict:
+  """The two reference scores of every report: |z-scored telemetry| and a uniform random score."""
+  rng = np.random.default_rng(seed)
+  return {
+      "abs_telemetry": [(np.abs(p.val[:, 0]), np.abs(p.test[:, 0])) for p in prepared],
+      "random": [(rng.random(p.val.shape[0]), rng.random(p.test.shape[0])) for p in prepared],
+  }
+
+
+def protocol(config: ml_collections.ConfigDict, prepared: Sequence[PreparedSeries]) -> dict:
+  """A JSON description of the evaluation protocol, stored beside every result."""
+  return {
+      "channels": [p.name for p in prepared],
+      "features": config.data.get("features", None),
+      "window": config.data.window,
+      "validation": f"last {config.data.val_fraction:.0%} of each channel's training series",
+      "normalization": f"{config.data.normalization} per channel, fit-part statistics",
+      "threshold": (f"per channel, {config.eval.threshold} rule on validation scores "
+                    "(no test labels)"),
+      "oracle": "best_f1_oracle / best_f1_pa_oracle use test labels to pick the threshold",
+  }
+
+
+def method_name(config: ml_collections.ConfigDict) -> str:
+  """The report name of a trained detector: backbone, plus loss and post-processing if not plain."""
+  name = config.model.name
+  if config.training.loss != "mse":
+    name += f"+{config.training.loss}"
+  if config.postprocess.name != "none":
+    name += f"+{config.postprocess.name}"
+  return name
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
-  """Runs the whole pipeline; resumes from the latest checkpoint in `workdir`.
+  """Runs the whole pipeline for one detector; resumes from the checkpoints in `workdir`.
 
   Args:
     config: the full config (see configs/default.py).
@@ -168,74 +294,34 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   logging.info("%s: %d series, train %d / val %d / test %d steps", name, len(prepared),
                sum(p.fit.shape[0] for p in prepared), sum(p.val.shape[0] for p in prepared),
                sum(p.test.shape[0] for p in prepared))
-  train_windows = training_windows(prepared, config.data.window, config.data.stride)
-  num_features = train_windows.shape[-1]
-
-  # One root key split once into named streams; 'eval' is reserved for stochastic
-  # scorers (the reconstruction backbone is deterministic at evaluation).
-  streams = dict(zip(("init", "train", "eval"),
-                     jax.random.split(jax.random.key(config.seed), 3)))
-  mesh = sharding.make_mesh()
-  model = models.get_model(config.model, num_features)
-  tx = train_state.make_optimizer(config.optimizer, config.training.num_steps)
-  state = train_state.create_train_state(
-      model, train_windows[:1], tx, streams["init"], ema_decay=config.training.ema_decay)
-  writer = writers.MetricWriter(os.path.join(workdir, "logs"))
-  writer.write_hparams(config.to_dict())
-  run = reconstruction.make_batched_apply(model.apply, config.eval.batch_size, mesh)
-  hooks = []
-  if config.training.eval_every > 0:
-    val_windows = training_windows(prepared, config.data.window, config.data.window // 2,
-                                   part="val")
-    hooks.append(_validation_loss_hook(run, val_windows, config, writer))
-  start = time.perf_counter()
-  state = train.fit(
-      state, reconstruction.make_mse_loss(model.apply), train_windows, config.training,
-      key=streams["train"], seed=config.seed, checkpoint_dir=os.path.join(workdir, "checkpoints"),
-      writer=writer, mesh=mesh, hooks=hooks)
-  train_seconds = time.perf_counter() - start
-  params = state.ema_params if config.training.ema_decay > 0 else state.params
+  backbone = train_backbone(config, prepared, workdir)
 
   start = time.perf_counter()
-  val_recon = reconstruction.reconstruct_series(
-      run, params, [p.val for p in prepared], config.data.window, config.data.eval_stride)
-  test_recon = reconstruction.reconstruct_series(
-      run, params, [p.test for p in prepared], config.data.window, config.data.eval_stride)
-  rng = np.random.default_rng(config.seed)
-  raw_scores = {  # method -> list over series of (val scores [V], test scores [T])
-      config.model.name: [
-          (reconstruction.squared_error(p.val, v), reconstruction.squared_error(p.test, t))
-          for p, v, t in zip(prepared, val_recon, test_recon)],
-      "abs_telemetry": [(np.abs(p.val[:, 0]), np.abs(p.test[:, 0])) for p in prepared],
-      "random": [(rng.random(p.val.shape[0]), rng.random(p.test.shape[0])) for p in prepared],
-  }
+  val_res, test_res = compute_residuals(backbone, prepared, config)
+  raw_scores = {method_name(config): postprocess_scores(val_res, test_res, config.postprocess),
+                **baseline_scores(prepared, config.seed)}
   score_seconds = time.perf_counter() - start
 
   start = time.perf_counter()
   results, arrays = evaluate_methods(prepared, raw_scores, config.eval)
-  eval_seconds = time.perf_counter() - start
   results.update({
       "dataset": name,
-      "protocol": {
-          "channels": [p.name for p in prepared],
-          "features": config.data.get("features", None),
-          "validation": f"last {config.data.val_fraction:.0%} of each channel's training series",
-          "normalization": f"{config.data.normalization} per channel, fit-part statistics",
-          "threshold": (f"per channel, {config.eval.threshold} rule on validation scores "
-                        "(no test labels)"),
-          "oracle": "best_f1_oracle / best_f1_pa_oracle use test labels to pick the threshold",
-      },
-      "timing_seconds": {"train": train_seconds, "score": score_seconds,
-                         "evaluate": eval_seconds},
+      "protocol": protocol(config, prepared),
+      "timing_seconds": {"train": backbone.train_seconds, "score": score_seconds,
+                         "evaluate": time.perf_counter() - start},
       "devices": [str(d) for d in jax.devices()],
+      "step": backbone.step,
   })
   write_outputs(workdir, results, arrays, config)
-  writer.write_scalars(int(jax.device_get(state.step)), {
-      f"eval_{m}_{k}": v for m, r in results["methods"].items()
-      for k, v in evaluation.summary_row(r["overall"]).items() if v is not None and k in (
-          "F1", "AUROC", "AUPRC", "Aff-F1")})
-  writer.close()
   return results
+
+
+def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
+  """What `experiments/main.py` calls: an ablation grid if the config has one, else one run."""
+  if "ablation" in config:
+    from mlts import ablation
+    return ablation.run_ablation(config, workdir)
+  return train_and_evaluate(config, workdir)
 
 
 def evaluate_methods(prepared: Sequence[PreparedSeries], raw_scores: dict,

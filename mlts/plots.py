@@ -47,3 +47,82 @@ def score_traces(path: str, arrays, *, num_series: int = 4) -> None:
   fig.tight_layout()
   fig.savefig(path, dpi=90)
   plt.close(fig)
+
+
+def _acf(x: np.ndarray, max_lag: int) -> np.ndarray:
+  """Sample autocorrelation at lags 1..max_lag of a 1-D series (FFT, biased estimator)."""
+  x = np.asarray(x, np.float64) - np.mean(x)
+  n = len(x)
+  spectrum = np.fft.rfft(x, 2 * n)
+  acov = np.fft.irfft(spectrum * np.conj(spectrum))[:max_lag + 1]
+  return acov[1:] / max(acov[0], 1e-300)
+
+
+def residual_diagnostics(path: str, residuals: dict, *, max_lag: int = 50) -> None:
+  """COGNOS Fig. 3 style: residual ACF with the white-noise band, and normal Q-Q plots.
+
+  Args:
+    path: PNG file to write.
+    residuals: {label (e.g. 'MSE', 'GWNR'): list over series of 1-D residuals}. Each
+      series is standardized on its own before pooling; the ACF is averaged over
+      series and the band is ±1.96/√N for the median series length N.
+    max_lag: largest lag shown.
+  """
+  from scipy import stats
+
+  labels = list(residuals)
+  fig, axes = plt.subplots(2, len(labels), figsize=(4.5 * len(labels), 6), squeeze=False)
+  for col, label in enumerate(labels):
+    series = [np.asarray(r, np.float64) for r in residuals[label] if len(r) > max_lag + 1]
+    acf = np.mean([_acf(r, max_lag) for r in series], axis=0)
+    band = 1.96 / np.sqrt(np.median([len(r) for r in series]))
+    ax = axes[0, col]
+    ax.bar(np.arange(1, max_lag + 1), acf, width=0.8, color="tab:blue")
+    ax.axhspan(-band, band, color="tab:red", alpha=0.15, label="95% white-noise band")
+    ax.set_title(f"{label}: residual ACF (mean over series)", fontsize=9)
+    ax.set_xlabel("lag")
+    ax.legend(fontsize=7)
+    pooled = np.concatenate([(r - r.mean()) / max(r.std(), 1e-12) for r in series])
+    if pooled.size > 20000:  # a readable plot; quantiles of a subsample are the same
+      pooled = np.sort(pooled)[np.linspace(0, pooled.size - 1, 20000).astype(int)]
+    theoretical, ordered = stats.probplot(pooled, dist="norm", fit=False)
+    ax = axes[1, col]
+    ax.plot(theoretical, ordered, ".", ms=1.5)
+    lim = [theoretical.min(), theoretical.max()]
+    ax.plot(lim, lim, color="tab:red", lw=0.8)
+    ax.set_title(f"{label}: normal Q-Q of standardized residuals", fontsize=9)
+    ax.set_xlabel("normal quantile")
+    ax.set_ylabel("residual quantile")
+  fig.tight_layout()
+  fig.savefig(path, dpi=90)
+  plt.close(fig)
+
+
+def score_comparison(path: str, traces: dict, labels: np.ndarray, *, title: str = "",
+                     margin: int = 300) -> None:
+  """Score traces (e.g. raw r² vs ARKS) around the first labelled anomaly of a series.
+
+  Args:
+    path: PNG file to write.
+    traces: {label: [T] score}.
+    labels: [T] test labels of the series (at least one anomaly).
+    title: figure title (e.g. the channel).
+    margin: steps shown before and after the anomaly.
+  """
+  idx = np.flatnonzero(labels)
+  first_end = idx[0] + int(np.argmax(np.diff(np.append(idx, idx[-1] + 2)) > 1))
+  lo, hi = max(idx[0] - margin, 0), min(first_end + margin + 1, len(labels))
+  t = np.arange(lo, hi)
+  fig, axes = plt.subplots(len(traces), 1, figsize=(11, 2.2 * len(traces)), squeeze=False,
+                           sharex=True)
+  for ax, (label, score) in zip(axes[:, 0], traces.items()):
+    ax.fill_between(t, 0, 1, where=labels[lo:hi] > 0, color="tab:red", alpha=0.15,
+                    transform=ax.get_xaxis_transform(), label="labelled anomaly")
+    ax.plot(t, np.asarray(score)[lo:hi], lw=0.8)
+    ax.set_ylabel(label, fontsize=8)
+  axes[0, 0].set_title(title, fontsize=9)
+  axes[0, 0].legend(fontsize=7, loc="upper left")
+  axes[-1, 0].set_xlabel("test time step")
+  fig.tight_layout()
+  fig.savefig(path, dpi=90)
+  plt.close(fig)

@@ -66,9 +66,9 @@ def test_rerun_resumes_and_reproduces(tiny_run):
 
 def test_bad_config_fails_before_work(tmp_path):
   config = synthetic_config.get_config("tiny")
-  config.data.window = 30  # not a multiple of 2 ** len(hidden) = 2
-  config.model.hidden = (8, 8)
-  with pytest.raises(ValueError, match="multiple of 4"):
+  config.data.window = 30  # not a multiple of 2 ** len(hidden) = 4
+  config.model.conv_ae.hidden = (8, 8)
+  with pytest.raises(ValueError, match="cannot take data.window=30.*multiple of 4"):
     pipeline.train_and_evaluate(config, str(tmp_path / "w"))
   assert not os.path.exists(tmp_path / "w")
   config = synthetic_config.get_config("tiny")

@@ -11,8 +11,8 @@ def test_zscore_uses_train_statistics_only():
   train = np.array([[1.0, 10.0], [3.0, 10.0]])  # column 1 constant
   norm = transforms.fit_normalizer(train, "zscore", min_scale=1e-3)
   np.testing.assert_allclose(norm.shift, [2.0, 10.0])
-  np.testing.assert_allclose(norm.scale, [1.0, 1e-3])  # constant column floored
-  np.testing.assert_allclose(norm.apply(np.array([[5.0, 10.0]])), [[3.0, 0.0]])
+  np.testing.assert_allclose(norm.scale, [1.0, 1.0])  # constant column keeps its units
+  np.testing.assert_allclose(norm.apply(np.array([[5.0, 11.0]])), [[3.0, 1.0]])
   test = np.array([[7.0, 11.0]])
   np.testing.assert_allclose(norm.invert(norm.apply(test)), test)
 

@@ -44,8 +44,10 @@ def fit_normalizer(train, method: str = "zscore", *, min_scale: float = 1e-3,
   Args:
     train: [T, C] training values.
     method: 'zscore' (mean, std), 'minmax' (to [0, 1]) or 'none' (identity).
-    min_scale: floor on the scale: a constant feature (common in the one-hot
-      command columns of SMAP/MSL) would otherwise divide by zero.
+    min_scale: a feature whose scale is below this (a constant feature, common in
+      the one-hot command columns of SMAP/MSL) gets scale 1 instead: dividing by a
+      tiny floor would turn a 0 -> 1 command flip in the test data into a value of
+      1/min_scale and drown every other feature.
     name: what `train` is, for error messages.
 
   Returns:
@@ -60,7 +62,7 @@ def fit_normalizer(train, method: str = "zscore", *, min_scale: float = 1e-3,
     shift, scale = np.zeros(x.shape[1]), np.ones(x.shape[1])
   else:
     raise ValueError(f"unknown normalization {method!r}; expected one of {METHODS}")
-  return Normalizer(shift=shift, scale=np.maximum(scale, min_scale))
+  return Normalizer(shift=shift, scale=np.where(scale < min_scale, 1.0, scale))
 
 
 def split_train_val(train, val_fraction: float = 0.2) -> tuple[np.ndarray, np.ndarray]:

@@ -15,6 +15,7 @@ from typing import Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
+import ml_collections
 
 from mlts.data import transforms
 
@@ -35,6 +36,15 @@ class ConvAutoencoder(nn.Module):
   latent: int = 16
   kernel_size: int = 5
   revin: bool = True
+
+  @classmethod
+  def from_config(cls, config: ml_collections.ConfigDict, num_features: int) -> "ConvAutoencoder":
+    """Builds the module from `config.model.conv_ae` fields (hidden, latent, kernel_size, revin)."""
+    return cls(num_features=num_features,
+               hidden=tuple(config.get("hidden", cls.hidden)),
+               latent=config.get("latent", cls.latent),
+               kernel_size=config.get("kernel_size", cls.kernel_size),
+               revin=config.get("revin", cls.revin))
 
   def encode(self, x: jnp.ndarray) -> jnp.ndarray:
     """[B, L, C] -> [B, L / 2**depth, latent]."""
