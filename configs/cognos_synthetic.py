@@ -16,5 +16,4 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     config.model.lstm_ae.latent = 4
     config.model.dlinear.latent = 4
     config.model.dlinear.moving_avg = 5
-    config.gwnr.num_reference = 32
   return config

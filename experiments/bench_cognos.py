@@ -19,6 +19,12 @@ host-to-device copy) is timed too, and
 other formulations of the scan are timed for the record (`alternatives`):
 other unrolls, and `jax.vmap` of per-channel scans.
 
+GWNR (`bench_gwnr`): the jitted training step (forward, backward, optimizer
+update) of each backbone in `--gwnr_backbones` with the GWNR loss against the
+same step with MSE, same batch (`--batch` windows of `--window` steps,
+`--features` channels), best of `--repeats` x 20 steps; the ratio is the GWNR
+overhead (the issue's target is at most +30 %).
+
 Each component has its own `bench_<name>() -> dict`; `main` puts them in one
 JSON object under their names.
 """
@@ -46,6 +52,13 @@ flags.DEFINE_integer("repeats", 5, "Timed runs per measurement (the best is repo
 flags.DEFINE_integer("seed", 0, "Random seed of the residuals.")
 flags.DEFINE_float("confidence", 0.9, "ARKS breaker confidence.")
 flags.DEFINE_float("kappa", 1e6, "ARKS breaker inflation.")
+
+flags.DEFINE_list("gwnr_backbones", ["conv_ae", "lstm_ae", "dlinear", "modern_tcn", "transformer"],
+                  "Backbones whose MSE and GWNR training steps are timed.")
+flags.DEFINE_integer("batch", 64, "GWNR bench: windows per batch.")
+flags.DEFINE_integer("window", 128, "GWNR bench: window length.")
+flags.DEFINE_integer("features", 1, "GWNR bench: channels per window.")
+flags.DEFINE_list("benches", ["arks", "gwnr"], "Which sections to run.")
 
 ISSUE_TARGET_NS = 20.0  # ns per point per channel, amortized over 55 channels
 ISSUE_TARGET_SPEEDUP = 100.0  # x the NumPy loop
@@ -235,6 +248,48 @@ def bench_arks() -> dict:
   return result
 
 
+ISSUE_TARGET_GWNR_OVERHEAD = 0.30  # GWNR step time at most +30 % over MSE
+
+
+def bench_gwnr() -> dict:
+  """Training-step time with GWNR vs MSE for each backbone, same batch, same optimizer."""
+  from configs import default
+  from mlts import models, pipeline, train, train_state
+
+  config = default.get_config()
+  rng = np.random.default_rng(FLAGS.seed)
+  batch = jnp.asarray(rng.normal(size=(FLAGS.batch, FLAGS.window, FLAGS.features)),
+                      jnp.float32)
+  key = jax.random.key(FLAGS.seed)
+  out = {"batch": FLAGS.batch, "window": FLAGS.window, "features": FLAGS.features}
+  for name in FLAGS.gwnr_backbones:
+    config.model.name = name
+    model = models.get_model(config.model, FLAGS.features)
+    tx = train_state.make_optimizer(config.optimizer, 1000)
+    times = {}
+    for loss in ("mse", "gwnr"):
+      config.training.loss = loss
+      state = train_state.create_train_state(model, batch[:1], tx, key)
+      step = jax.jit(train.make_train_step(pipeline.make_loss(config, model.apply)),
+                     donate_argnums=0)
+      state, metrics = step(state, batch, key)  # compile
+      jax.block_until_ready(metrics)
+      holder = {"state": state}
+
+      def run_steps(holder=holder, step=step):
+        s = holder["state"]
+        for _ in range(20):
+          s, m = step(s, batch, key)
+        jax.block_until_ready(m)
+        holder["state"] = s
+
+      times[loss] = best_time(run_steps, FLAGS.repeats) / 20
+    out[name] = {"mse_ms": round(times["mse"] * 1e3, 3), "gwnr_ms": round(times["gwnr"] * 1e3, 3),
+                 "overhead": round(times["gwnr"] / times["mse"] - 1.0, 3),
+                 "target_met": times["gwnr"] / times["mse"] - 1.0 <= ISSUE_TARGET_GWNR_OVERHEAD}
+  return out
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Too many command-line arguments: {argv[1:]}")
@@ -243,8 +298,11 @@ def main(argv):
       "jax": jax.__version__,
       "devices": [str(d) for d in jax.devices()],
       "cpu_count": os.cpu_count(),
-      "arks": bench_arks(),
   }
+  if "arks" in FLAGS.benches:
+    report["arks"] = bench_arks()
+  if "gwnr" in FLAGS.benches:
+    report["gwnr"] = bench_gwnr()
   print(json.dumps(report))
 
 
