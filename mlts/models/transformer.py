@@ -28,6 +28,7 @@ import ml_collections
 import numpy as np
 
 from mlts.data import transforms
+from mlts.models import patching
 
 
 def sinusoidal_encoding(length: int, dim: int) -> np.ndarray:
@@ -101,18 +102,6 @@ class PatchTransformer(nn.Module):
         num_layers=config.get("num_layers", cls.num_layers),
         revin=config.get("revin", cls.revin))
 
-  def _check(self, x: jnp.ndarray) -> None:
-    if not 1 <= self.patch_stride <= self.patch_size:
-      raise ValueError(
-          f"need 1 <= patch_stride <= patch_size, got {self.patch_stride}, {self.patch_size}")
-    if self.d_model % self.num_heads:
-      raise ValueError(f"d_model {self.d_model} is not a multiple of num_heads {self.num_heads}")
-    if (x.ndim != 3 or x.shape[-1] != self.num_features or x.shape[1] < self.patch_size
-        or (x.shape[1] - self.patch_size) % self.patch_stride):
-      raise ValueError(
-          f"expected windows [B, L, {self.num_features}] with L >= {self.patch_size} and "
-          f"L - {self.patch_size} a multiple of {self.patch_stride}, got {x.shape}")
-
   def _blocks(self, h: jnp.ndarray, prefix: str) -> jnp.ndarray:
     for i in range(self.num_layers):
       h = TransformerBlock(self.num_heads, self.mlp_ratio, name=f"{prefix}_{i}")(h)
@@ -128,21 +117,18 @@ class PatchTransformer(nn.Module):
     Returns:
       [B, L, C] reconstruction.
     """
-    self._check(x)
+    patching.check_windows(x, self.num_features, self.patch_size, self.patch_stride)
+    if self.d_model % self.num_heads:
+      raise ValueError(f"d_model {self.d_model} is not a multiple of num_heads {self.num_heads}")
     if self.revin:
       x, stats = transforms.revin_normalize(x)
-    b, length, c = x.shape
-    series = jnp.swapaxes(x, 1, 2).reshape(b * c, length, 1)  # [B * C, L, 1]
-    h = nn.Conv(self.d_model, (self.patch_size,), strides=(self.patch_stride,),
-                padding="VALID", name="patch_embed")(series)  # [B * C, N, D]
+    h = patching.embed(x, self.d_model, self.patch_size, self.patch_stride)  # [B * C, N, D]
     position = sinusoidal_encoding(h.shape[1], self.d_model)  # [N, D]
     h = self._blocks(h + position, "encoder")
     z = nn.Dense(self.latent, name="to_latent")(nn.LayerNorm(name="encoder_norm")(h))
     h = nn.Dense(self.d_model, name="from_latent")(z) + position  # [B * C, N, D]
     h = nn.LayerNorm(name="decoder_norm")(self._blocks(h, "decoder"))
-    y = nn.ConvTranspose(1, (self.patch_size,), strides=(self.patch_stride,),
-                         padding="VALID", name="head")(h)  # [B * C, L, 1]
-    y = jnp.swapaxes(y.reshape(b, c, length), 1, 2)  # [B, L, C]
+    y = patching.head(h, x.shape, self.patch_size, self.patch_stride)  # [B, L, C]
     if self.revin:
       y = transforms.revin_denormalize(y, stats)
     return y
