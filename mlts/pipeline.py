@@ -1,13 +1,15 @@
 """The end-to-end run: config -> data -> train -> score -> threshold -> metrics -> files.
 
-`train_and_evaluate(config, workdir)` is what `experiments/main.py` calls. It
-trains one reconstruction backbone on the windows of every channel of a
-spacecraft (each channel normalized with its own training statistics), scores
-each channel's test series by the squared residual of the aggregated
-reconstruction, fits per-channel thresholds on validation scores (the last part
-of each training series, never test data), and reports every metric per
-channel and per spacecraft beside two baselines computed by the same code:
-|z-scored telemetry| and a random score.
+`run(config, workdir)` is what `experiments/main.py` calls: the COGNOS grid of
+`mlts.ablation` when the config has an `ablation` section, else
+`train_and_evaluate`. That trains one reconstruction backbone (with the MSE or
+GWNR loss) on the windows of every channel of a spacecraft (each channel
+normalized with its own training statistics), turns each channel's aggregated
+reconstruction residuals into per-step scores (squared residual, or after ARKS
+/ moving average / low-pass), fits per-channel thresholds on validation scores
+(the last part of each training series, never test data), and reports every
+metric per channel and per spacecraft beside two baselines computed by the same
+code: |z-scored telemetry| and a random score.
 
 Files written to `workdir`: config.json, checkpoints/, metrics.json,
 metrics.md, scores.npz, scores.png, logs/metrics.jsonl, logs/tensorboard/.
