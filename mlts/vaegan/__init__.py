@@ -1,0 +1,1 @@
+"""β-VAEGAN (papers/001): model, anomaly scores and their composition."""
