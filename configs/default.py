@@ -7,6 +7,8 @@ Every dataset config imports this and overrides only what differs. Run:
 import ml_collections
 from ml_collections import config_dict
 
+from mlts.cognos import gwnr, postprocess
+
 
 def get_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
@@ -84,24 +86,9 @@ def get_config() -> ml_collections.ConfigDict:
   opt.eps = 1e-8  # denominator epsilon
   opt.grad_clip = 1.0  # global-norm clipping; 0 = off
 
-  config.gwnr = gwnr = ml_collections.ConfigDict()  # used when training.loss == 'gwnr'
-  gwnr.alpha_spec = 1.0  # weight of the spectral-flatness term, relative to the MSE scale
-  gwnr.alpha_mmd = 1.0  # weight of the wavelet-MMD term, relative to the MSE scale
-  gwnr.mask_width = 2  # activity mask: dilation (steps each side) of |x_t - x_{t-1}| > eps
-  gwnr.mask_eps = 1e-6  # activity mask: minimum step change counted as active
-  gwnr.delta = 1e-8  # balancing: terms at or below delta get weight 0 (frozen batches)
-  gwnr.sigmas = (0.5, 1.0, 2.0, 4.0)  # bandwidths of the multi-scale RBF kernel
-  gwnr.num_reference = 0  # 0: exact reference law (no sampling); > 0: sampled reference
-
-  config.postprocess = post = ml_collections.ConfigDict()  # residuals -> per-step score
-  post.name = "none"  # none (r^2) | arks (COGNOS Kalman smoother) | ma | lp
-  post.reduce = "sum"  # over channels: sum | max
-  post.confidence = 0.9  # ARKS circuit breaker: chi^2_1 confidence
-  post.kappa = 1e6  # ARKS: process-noise inflation when the breaker trips
-  post.q = 1e-3  # ARKS Mode II: Q = q * R
-  post.band = 1.96  # ARKS calibration: white-noise band (z) on the lag-1 autocorrelation
-  post.ma_window = 10  # moving average: window (causal)
-  post.lp_alpha = 0.2  # first-order low-pass: y_t = alpha r_t + (1 - alpha) y_{t-1}
+  # COGNOS sections: their defaults (one comment per field) live beside the code.
+  config.gwnr = gwnr.default_config()  # used when training.loss == 'gwnr'
+  config.postprocess = postprocess.default_config()  # residuals -> score: none/arks/ma/lp
 
   config.eval = ev = ml_collections.ConfigDict()
   ev.batch_size = 256  # windows per scoring batch (a multiple of the device count)
