@@ -2,6 +2,7 @@
 
 Paper sizes, 5 seeds: configs/vae_synthetic.py
 CPU minutes:          configs/vae_synthetic.py:quick
+  python -m experiments.main --config=configs/vae_synthetic.py:quick --workdir=runs/vae
 Tests (seconds):      configs/vae_synthetic.py:tiny
 
   from configs import vae_synthetic
@@ -15,6 +16,7 @@ import ml_collections
 
 def get_config(variant: str = "") -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
+  config.experiment = "vae_example"  # pipeline.run dispatches on this
   config.seeds = (0, 1, 2, 3, 4)  # each seeds the generator and the model
   # Paper 003's generator: sin(t + i) on linspace(0, 50, 5000), 2 % point anomalies.
   config.n_samples = 5000

@@ -62,14 +62,17 @@ class NonFiniteLossError(FloatingPointError):
   """Raised when training produced a NaN/inf loss; the last good checkpoint is kept."""
 
 
-def fit(state: TrainState, loss_fn: LossFn, train_windows: np.ndarray,
+def fit(state: TrainState, loss_fn: LossFn | None, train_windows: np.ndarray,
         config: ml_collections.ConfigDict, *, key: jax.Array, seed: int, checkpoint_dir: str,
-        writer: MetricWriter, mesh=None, hooks: Sequence[Hook] = ()) -> TrainState:
+        writer: MetricWriter, mesh=None, hooks: Sequence[Hook] = (),
+        train_step: Callable | None = None) -> TrainState:
   """Trains `state` on windows, resuming from the latest checkpoint in `checkpoint_dir`.
 
   Args:
     state: freshly initialized state (replaced by the checkpoint if one exists).
-    loss_fn: `loss_fn(params, batch [B, L, C], key) -> (scalar loss, metrics dict)`.
+      Any pytree with an integer `step` field.
+    loss_fn: `loss_fn(params, batch [B, L, C], key) -> (scalar loss, metrics dict)`;
+      None when `train_step` is given.
     train_windows: [N, L, C] training windows (host array).
     config: the `training` config section: num_steps, batch_size, log_every,
       checkpoint_every, max_checkpoints.
@@ -80,6 +83,10 @@ def fit(state: TrainState, loss_fn: LossFn, train_windows: np.ndarray,
     mesh: device mesh (default: all devices).
     hooks: called as `hook(step, state)` after every step (e.g. to stop a run
       for a preemption test, or to evaluate).
+    train_step: a pure `step(state, batch, key) -> (state, metrics)` replacing
+      `make_train_step(loss_fn)`, for models with their own update rule (the
+      β-VAEGAN's two optimizers). It must fold the step into the key itself.
+      Every metric whose name starts with 'loss' is checked for finiteness.
 
   Returns:
     The trained state (replicated over the mesh).
@@ -88,6 +95,10 @@ def fit(state: TrainState, loss_fn: LossFn, train_windows: np.ndarray,
     ValueError: fewer windows than one batch, or a batch that does not split over devices.
     NonFiniteLossError: a non-finite loss; no checkpoint is written after it.
   """
+  if (loss_fn is None) == (train_step is None):
+    raise ValueError("give exactly one of loss_fn and train_step")
+  if train_step is None:
+    train_step = make_train_step(loss_fn)
   mesh = sharding.make_mesh() if mesh is None else mesh
   batch_size = config.batch_size
   sharding.check_batch_size(batch_size, mesh)
@@ -106,7 +117,7 @@ def fit(state: TrainState, loss_fn: LossFn, train_windows: np.ndarray,
     start = int(jax.device_get(state.step))
     last_saved = restored
     step_fn = jax.jit(
-        make_train_step(loss_fn),
+        train_step,
         in_shardings=(replicated, sharding.batch_sharded(mesh), replicated),
         out_shardings=(replicated, replicated),
         donate_argnums=0)
@@ -157,10 +168,11 @@ def _check_and_log(pending, writer: MetricWriter, last_saved, checkpoint_dir: st
   """Averages the pending step metrics, writes them, and stops on a non-finite loss."""
   fetched = jax.device_get([m for _, m in pending])
   for (step, _), metrics in zip(pending, fetched):
-    if not np.isfinite(metrics["loss"]):
-      raise NonFiniteLossError(
-          f"non-finite loss ({metrics['loss']}) at step {step}; training stopped. The last "
-          f"good checkpoint (step {last_saved}) is kept in {checkpoint_dir}")
+    for name, value in metrics.items():
+      if name.startswith("loss") and not np.isfinite(value):
+        raise NonFiniteLossError(
+            f"non-finite {name} ({value}) at step {step}; training stopped. The last "
+            f"good checkpoint (step {last_saved}) is kept in {checkpoint_dir}")
   keys = fetched[-1].keys()
   means = {f"train_{k}": float(np.mean([m[k] for m in fetched])) for k in keys}
   writer.write_scalars(pending[-1][0], means)

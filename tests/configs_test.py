@@ -24,3 +24,28 @@ def test_unknown_variant_is_rejected(name):
   module = importlib.import_module(f"configs.{name}")
   with pytest.raises(ValueError, match="unknown variant"):
     module.get_config("fastest")
+
+
+@pytest.mark.parametrize("name", ["vaegan_wafer", "vaegan_ecg", "vaegan_smap", "vaegan_msl"])
+@pytest.mark.parametrize("variant", ["", "quick", "tiny"])
+def test_vaegan_config_is_consistent(name, variant):
+  from mlts.vaegan import model, train
+  config = importlib.import_module(f"configs.{name}").get_config(variant)
+  assert config.experiment == "vaegan"
+  for m in config.models:
+    vcfg = train.variant_config(m, config.vaegan, **dict(config.model_overrides.get(m, {})))
+    model.check_length(config.data.length, len(vcfg.gen_hidden))
+    model.check_length(config.data.length, len(vcfg.disc_hidden))
+  assert config.training.batch_size % 4 == 0 and config.eval_batch_size % 4 == 0
+  assert config.training.checkpoint_every <= config.training.num_steps
+  with pytest.raises(ValueError, match="unknown variant"):
+    importlib.import_module(f"configs.{name}").get_config("fastest")
+
+
+def test_vae_example_config_dispatches():
+  from configs import vae_synthetic
+  assert vae_synthetic.get_config("tiny").experiment == "vae_example"
+  config = vae_synthetic.get_config("tiny")
+  config.experiment = "nonsense"
+  with pytest.raises(ValueError, match="unknown experiment"):
+    pipeline.run(config, "/nonexistent")

@@ -49,28 +49,46 @@ def kl_standard_normal(mu: jax.Array, logvar: jax.Array) -> jax.Array:
   return 0.5 * jnp.sum(jnp.square(mu) + jnp.exp(logvar) - 1.0 - logvar, axis=-1)
 
 
-def generator_loss(x: jax.Array, x_hat: jax.Array, feat_real: jax.Array,
-                   feat_fake: jax.Array, mu: jax.Array, logvar: jax.Array, *,
-                   beta: float, nu: float) -> tuple[jax.Array, dict[str, jax.Array]]:
-  """L_G = mean (f(x) − f(x̂))² + ν·mean BCE(x̂, x) + β·Σ KL.
+REC_LOSSES = ("bce", "mse")
+
+
+def generator_loss(x: jax.Array, x_hat: jax.Array, feat_real: jax.Array | None,
+                   feat_fake: jax.Array | None, mu: jax.Array, logvar: jax.Array, *,
+                   beta: float, nu: float, rec_loss: str = "bce"
+                   ) -> tuple[jax.Array, dict[str, jax.Array]]:
+  """L_G = mean (f(x) − f(x̂))² + ν·mean rec(x̂, x) + β·Σ KL.
 
   Args:
-    x: [B, L, C] windows in [0, 1] (the BCE targets).
-    x_hat: [B, L, C] reconstructions in (0, 1).
-    feat_real: [B, F] discriminator features f(x); treated as a constant target.
-    feat_fake: [B, F] discriminator features f(x̂).
+    x: [B, L, C] windows (the reconstruction targets; in [0, 1] for 'bce').
+    x_hat: [B, L, C] reconstructions ((0, 1) for 'bce').
+    feat_real: [B, F] discriminator features f(x), treated as a constant target;
+      None (with `feat_fake` None) for a model without a discriminator: the
+      adversarial term is then 0 (the AE and VAE baselines).
+    feat_fake: [B, F] discriminator features f(x̂), or None.
     mu: [B, K] posterior means.
     logvar: [B, K] posterior log-variances.
-    beta: KL weight.
+    beta: KL weight (0 for the deterministic models).
     nu: reconstruction weight.
+    rec_loss: 'bce' (sigmoid outputs, the paper's choice) or 'mse' (the
+      original BeatGAN with tanh outputs); either is a mean over L · C · B.
 
   Returns:
     (scalar loss, metrics dict with 'adv', 'rec', 'kl' (the unweighted terms)
     and 'mse' (mean squared reconstruction error)).
   """
-  # f(x) is the target of feature matching; only the generator moves f(x̂).
-  adv = jnp.mean(jnp.square(jax.lax.stop_gradient(feat_real) - feat_fake))
-  rec = jnp.mean(bce(x_hat, x))  # / (L · C · B)
+  if rec_loss not in REC_LOSSES:
+    raise ValueError(f"rec_loss must be one of {REC_LOSSES}, got {rec_loss!r}")
+  if (feat_real is None) != (feat_fake is None):
+    raise ValueError("feat_real and feat_fake must both be given or both be None")
+  if feat_real is None:
+    adv = jnp.zeros((), x_hat.dtype)
+  else:
+    # f(x) is the target of feature matching; only the generator moves f(x̂).
+    adv = jnp.mean(jnp.square(jax.lax.stop_gradient(feat_real) - feat_fake))
+  if rec_loss == "bce":
+    rec = jnp.mean(bce(x_hat, x))  # / (L · C · B)
+  else:
+    rec = jnp.mean(jnp.square(x_hat - x))
   kl = jnp.sum(kl_standard_normal(mu, logvar))  # summed over batch: see module docstring
   loss = adv + nu * rec + beta * kl
   mse = jnp.mean(jnp.square(x - x_hat))

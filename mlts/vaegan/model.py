@@ -30,6 +30,8 @@ import jax.numpy as jnp
 # Paper appendix: five conv blocks, widths doubling as in BeatGAN (ndf = 32).
 DEFAULT_HIDDEN = (32, 64, 128, 256, 512)
 
+OUTPUTS = ("sigmoid", "tanh")
+
 _KERNEL = (4,)
 _STRIDE = (2,)
 # Kernel 4, stride 2, padding 1 on each side: out = L / 2 exactly (PyTorch's Conv1d(4, 2, 1)).
@@ -93,10 +95,13 @@ class Decoder(nn.Module):
     num_features: C, channels of the output.
     length: L, the window length (a multiple of 2 ** len(hidden)).
     hidden: the encoder's widths; the decoder mirrors them.
+    output: 'sigmoid' (outputs in (0, 1); β-VAEGAN, BeatGAN+) or 'tanh'
+      (outputs in (-1, 1); the original BeatGAN, inputs scaled to [-1, 1]).
   """
   num_features: int
   length: int
   hidden: Sequence[int] = DEFAULT_HIDDEN
+  output: str = "sigmoid"
 
   @nn.compact
   def __call__(self, z: jax.Array, train: bool) -> jax.Array:
@@ -107,8 +112,10 @@ class Decoder(nn.Module):
       train: BatchNorm mode, as in `Encoder`.
 
     Returns:
-      [B, L, C] reconstruction in [0, 1] (sigmoid output).
+      [B, L, C] reconstruction in (0, 1) (sigmoid) or (-1, 1) (tanh).
     """
+    if self.output not in OUTPUTS:
+      raise ValueError(f"decoder output must be one of {OUTPUTS}, got {self.output!r}")
     depth = len(self.hidden)
     check_length(self.length, depth)
     base = self.length // 2 ** depth
@@ -123,7 +130,7 @@ class Decoder(nn.Module):
       if i < depth - 1:
         h = nn.BatchNorm(use_running_average=not train, momentum=0.9, name=f"bn_{i}")(h)
         h = nn.relu(h)
-    return nn.sigmoid(h)
+    return nn.sigmoid(h) if self.output == "sigmoid" else jnp.tanh(h)
 
 
 class BetaVAE(nn.Module):
@@ -134,15 +141,17 @@ class BetaVAE(nn.Module):
     length: L, a multiple of 2 ** len(hidden).
     latent: size of z.
     hidden: conv widths of the encoder (mirrored by the decoder).
+    output: the decoder's output layer, 'sigmoid' or 'tanh' (see `Decoder`).
   """
   num_features: int
   length: int
   latent: int = 6
   hidden: Sequence[int] = DEFAULT_HIDDEN
+  output: str = "sigmoid"
 
   def setup(self):
     self.encoder = Encoder(self.latent, tuple(self.hidden))
-    self.decoder = Decoder(self.num_features, self.length, tuple(self.hidden))
+    self.decoder = Decoder(self.num_features, self.length, tuple(self.hidden), self.output)
 
   def __call__(self, x: jax.Array, train: bool, sample: bool = True
                ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
@@ -178,11 +187,15 @@ class Discriminator(nn.Module):
   Every weight (conv kernels and the head) is spectrally normalized by flax's
   `nn.SpectralNorm`, whose power-iteration state (u, sigma) lives in the
   'batch_stats' collection. No BatchNorm and no input normalization (BeatGAN+).
+  With `spectral_norm=False` the same convolutions are plain (the BeatGAN
+  baseline) and there is no 'batch_stats' collection.
 
   Attributes:
     hidden: channels of each conv block; F = L / 2 ** len(hidden) * hidden[-1].
+    spectral_norm: wrap every weight in `nn.SpectralNorm`.
   """
   hidden: Sequence[int] = DEFAULT_HIDDEN
+  spectral_norm: bool = True
 
   @nn.compact
   def __call__(self, x: jax.Array, update_stats: bool) -> tuple[jax.Array, jax.Array]:
@@ -201,9 +214,14 @@ class Discriminator(nn.Module):
     h = x
     for i, width in enumerate(self.hidden):
       conv = nn.Conv(width, _KERNEL, strides=_STRIDE, padding=_PAD, name=f"conv_{i}")
-      h = nn.SpectralNorm(conv, name=f"sn_{i}")(h, update_stats=update_stats)
+      h = self._normalized(conv, f"sn_{i}", h, update_stats)
       h = nn.leaky_relu(h, 0.2)
     features = h.reshape(h.shape[0], -1)
-    logit = nn.SpectralNorm(nn.Dense(1, name="head"), name="sn_head")(
-        features, update_stats=update_stats)
+    logit = self._normalized(nn.Dense(1, name="head"), "sn_head", features, update_stats)
     return nn.sigmoid(logit[:, 0]), features
+
+  def _normalized(self, layer: nn.Module, name: str, h: jax.Array,
+                  update_stats: bool) -> jax.Array:
+    if self.spectral_norm:
+      return nn.SpectralNorm(layer, name=name)(h, update_stats=update_stats)
+    return layer(h)

@@ -1,9 +1,16 @@
 """β-VAEGAN training state and the jitted adversarial train step (SPEC §5).
 
-The GAN needs two optimizers, so it does not plug into `mlts.train.fit`; it
-follows its conventions instead: a pure `step(state, batch, key)` whose
-per-step randomness is `fold_in(key, state.step)` (no key in the state, a
-resumed run reproduces), jitted with the state donated.
+The GAN needs two optimizers, so it brings its own pure `step(state, batch,
+key)` (per-step randomness `fold_in(key, state.step)`: no key in the state, a
+resumed run reproduces) and hands it to the generic loop `mlts.train.fit`
+(sharded jit with donation, Orbax checkpoints and resume, a stop on a
+non-finite loss): see `fit`.
+
+The same code trains the paper's baselines (`VARIANTS`): flags in the config
+switch off the discriminator (AE, VAE), the sampling and KL (AE, BeatGAN,
+BeatGAN+), spectral normalization (BeatGAN) and replace the sigmoid/BCE output
+by tanh/MSE on windows scaled to [-1, 1] (BeatGAN). Windows always come in
+[0, 1]; `to_model_range` maps them for a tanh model.
 
 One step = `disc_steps` discriminator updates (an unrolled loop: see the step)
 followed by one generator update, both with
@@ -15,16 +22,21 @@ spectral-norm power iteration per update instead of two.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, Mapping
 
 import flax.struct
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 import optax
 
+from mlts import checks
+from mlts import train as train_lib
 from mlts.vaegan import losses
-from mlts.vaegan.model import DEFAULT_HIDDEN, BetaVAE, Discriminator
+from mlts.vaegan.model import DEFAULT_HIDDEN, OUTPUTS, BetaVAE, Discriminator
+from mlts.writers import MetricWriter
 
 StepFn = Callable[..., tuple["VaeganState", Mapping[str, jax.Array]]]
 
@@ -42,7 +54,69 @@ def default_config() -> ml_collections.ConfigDict:
   config.eps = 1e-16  # AdaBelief ε
   config.gen_hidden = DEFAULT_HIDDEN  # encoder conv widths (decoder mirrors them)
   config.disc_hidden = DEFAULT_HIDDEN  # discriminator conv widths
+  # Model family switches (see VARIANTS): the defaults are β-VAEGAN.
+  config.variational = True  # sample z = μ + σε and add β·KL; False: z = μ (an AE)
+  config.adversarial = True  # train the discriminator and the feature-matching term
+  config.spectral_norm = True  # spectral normalization in the discriminator
+  config.output = "sigmoid"  # decoder output: sigmoid (windows in [0, 1]) | tanh ([-1, 1])
+  config.rec_loss = "bce"  # reconstruction loss: bce (sigmoid only) | mse
+  # Scoring: L(x) = ‖z‖ − mode of the training-norm histogram | ‖z‖ − √(dim − 1).
+  config.latent_score = "histogram"  # histogram | prior
   return config
+
+
+# The models of the paper's tables, as overrides of `default_config()`.
+VARIANTS = {
+    # Same generator, no discriminator, deterministic.
+    "ae": dict(variational=False, adversarial=False, beta=0.0),
+    # Same generator, no discriminator; the paper's best VAE used β = 0 (appendix).
+    "vae": dict(variational=True, adversarial=False, beta=0.0),
+    # Zhou et al. 2019: AE + plain discriminator, tanh output with MSE, latent 50.
+    "beatgan": dict(variational=False, adversarial=True, spectral_norm=False, output="tanh",
+                    rec_loss="mse", latent=50, beta=0.0),
+    # BeatGAN+: spectral norm, sigmoid output, small latent.
+    "beatgan_plus": dict(variational=False, adversarial=True, beta=0.0),
+    # β-VAEGAN₁ (β = 0) and β-VAEGAN₂ (β = 1e-4).
+    "vaegan1": dict(variational=True, adversarial=True, beta=0.0),
+    "vaegan2": dict(variational=True, adversarial=True, beta=1e-4),
+}
+
+
+def variant_config(name: str, base: ml_collections.ConfigDict | None = None,
+                   **overrides) -> ml_collections.ConfigDict:
+  """`base` (default: `default_config()`) with the overrides of `VARIANTS[name]` and `overrides`."""
+  if name not in VARIANTS:
+    raise ValueError(f"unknown β-VAEGAN variant {name!r}; expected one of {sorted(VARIANTS)}")
+  config = ml_collections.ConfigDict(default_config() if base is None else base)
+  config.update(VARIANTS[name])
+  config.update(overrides)
+  check_config(config)
+  return config
+
+
+def check_config(config: ml_collections.ConfigDict) -> None:
+  """Raises ValueError for settings that cannot work together."""
+  if config.output not in OUTPUTS:
+    raise ValueError(f"vaegan.output must be one of {OUTPUTS}, got {config.output!r}")
+  if config.rec_loss not in losses.REC_LOSSES:
+    raise ValueError(
+        f"vaegan.rec_loss must be one of {losses.REC_LOSSES}, got {config.rec_loss!r}")
+  if config.output == "tanh" and config.rec_loss == "bce":
+    raise ValueError("vaegan.rec_loss='bce' needs targets in [0, 1]; use 'mse' with tanh")
+  if int(config.disc_steps) < 1:
+    raise ValueError(f"disc_steps must be >= 1, got {config.disc_steps}")
+  if float(config.beta) < 0:
+    raise ValueError(f"vaegan.beta must be >= 0, got {config.beta}")
+
+
+def to_model_range(x, output: str):
+  """Windows in [0, 1] -> the decoder's range: unchanged (sigmoid) or 2x − 1 (tanh)."""
+  return x if output == "sigmoid" else 2.0 * x - 1.0
+
+
+def from_model_range(y, output: str):
+  """Inverse of `to_model_range`: the decoder's range -> [0, 1]."""
+  return y if output == "sigmoid" else 0.5 * (y + 1.0)
 
 
 class NetState(flax.struct.PyTreeNode):
@@ -74,8 +148,9 @@ class NetState(flax.struct.PyTreeNode):
   @classmethod
   def create(cls, variables: Any, tx: optax.GradientTransformation) -> "NetState":
     params = variables["params"]
+    # A discriminator without spectral norm has no 'batch_stats' collection.
     return cls(step=jnp.zeros((), jnp.int32), params=params,
-               batch_stats=variables["batch_stats"], opt_state=tx.init(params))
+               batch_stats=variables.get("batch_stats", {}), opt_state=tx.init(params))
 
 
 class VaeganState(flax.struct.PyTreeNode):
@@ -95,8 +170,8 @@ def make_models(config: ml_collections.ConfigDict, length: int,
                 num_features: int) -> tuple[BetaVAE, Discriminator]:
   """The generator and discriminator modules for windows [B, length, num_features]."""
   gen = BetaVAE(num_features=num_features, length=length, latent=config.latent,
-                hidden=tuple(config.gen_hidden))
-  disc = Discriminator(hidden=tuple(config.disc_hidden))
+                hidden=tuple(config.gen_hidden), output=config.output)
+  disc = Discriminator(hidden=tuple(config.disc_hidden), spectral_norm=config.spectral_norm)
   return gen, disc
 
 
@@ -117,6 +192,7 @@ def create_state(config: ml_collections.ConfigDict, sample: jax.Array,
   Returns:
     A `VaeganState` at step 0.
   """
+  check_config(config)
   gen, disc = make_models(config, sample.shape[1], sample.shape[2])
   k_gen, k_latent, k_disc = jax.random.split(key, 3)
   gen_vars = gen.init({"params": k_gen, "latent": k_latent}, sample, train=False)
@@ -130,21 +206,30 @@ def make_train_step(config: ml_collections.ConfigDict, *, jit: bool = True) -> S
   """Returns `train_step(state, batch, key) -> (state, metrics)`.
 
   Args:
-    config: the `vaegan` section; uses beta, nu and disc_steps.
+    config: the `vaegan` section; uses beta, nu, disc_steps and the variant
+      switches (variational, adversarial, output, rec_loss).
     jit: return `jax.jit(step, donate_argnums=0)` (the state passed in is
       consumed); False returns the pure function.
 
   Returns:
-    The step. `batch` is [B, L, C] windows in [0, 1]; `key` the training
-    stream's key (the same every step). Metrics are scalars: loss_g, loss_d,
-    adv, rec, kl, mse, d_real, d_fake, grad_norm_g, grad_norm_d (the
-    discriminator's from its last update).
+    The step. `batch` is [B, L, C] windows in the decoder's range
+    (`to_model_range` of windows in [0, 1]); `key` the training stream's key
+    (the same every step). Metrics are scalars: loss_g, adv, rec, kl, mse,
+    grad_norm_g and, for adversarial models, loss_d, d_real, d_fake,
+    grad_norm_d (the discriminator's from its last update).
   """
-  # Frozen: later edits of the caller's config cannot change a traced step.
-  config = ml_collections.FrozenConfigDict(config)
-  beta, nu, disc_steps = float(config.beta), float(config.nu), int(config.disc_steps)
-  if disc_steps < 1:
-    raise ValueError(f"disc_steps must be >= 1, got {disc_steps}")
+  check_config(config)
+  # Frozen (so later edits of the caller's config cannot change a traced step) and
+  # hashable: equal configs share one step function, hence one jit cache entry.
+  return _train_step(ml_collections.FrozenConfigDict(config), jit)
+
+
+@functools.lru_cache(maxsize=32)
+def _train_step(config: ml_collections.FrozenConfigDict, jit: bool) -> StepFn:
+  nu, disc_steps = float(config.nu), int(config.disc_steps)
+  variational, adversarial = bool(config.variational), bool(config.adversarial)
+  beta = float(config.beta) if variational else 0.0
+  rec_loss = config.rec_loss
 
   tx = make_optimizer(config)
 
@@ -156,44 +241,50 @@ def make_train_step(config: ml_collections.ConfigDict, *, jit: bool = True) -> S
     gen, disc = state.gen, state.disc
     batch_size = batch.shape[0]
 
-    # Reconstructions for the discriminator. The generator is unchanged during the
-    # discriminator updates, so one forward pass serves all of them; its BatchNorm
-    # statistics update is dropped (the generator update below makes its own).
-    (x_fake, _, _, _), _ = gen_model.apply(
-        {"params": gen.params, "batch_stats": gen.batch_stats}, batch, train=True,
-        rngs={"latent": k_fake}, mutable=["batch_stats"])
-    both = jnp.concatenate([batch, jax.lax.stop_gradient(x_fake)], axis=0)
+    def generate(params, rng):
+      return gen_model.apply(
+          {"params": params, "batch_stats": gen.batch_stats}, batch, train=True,
+          sample=variational, rngs={"latent": rng}, mutable=["batch_stats"])
 
-    def d_loss_fn(params, stats):
-      (prob, _), updates = disc_model.apply(
-          {"params": params, "batch_stats": stats}, both, update_stats=True,
-          mutable=["batch_stats"])
-      loss, metrics = losses.discriminator_loss(prob[:batch_size], prob[batch_size:])
-      return loss, (metrics, updates["batch_stats"])
+    d_metrics = {}
+    if adversarial:
+      # Reconstructions for the discriminator. The generator is unchanged during the
+      # discriminator updates, so one forward pass serves all of them; its BatchNorm
+      # statistics update is dropped (the generator update below makes its own).
+      (x_fake, _, _, _), _ = generate(gen.params, k_fake)
+      both = jnp.concatenate([batch, jax.lax.stop_gradient(x_fake)], axis=0)
 
-    def d_update(d):
-      (loss, (metrics, stats)), grads = jax.value_and_grad(d_loss_fn, has_aux=True)(
-          d.params, d.batch_stats)
-      d = d.apply_gradients(grads, tx, stats)
-      return d, {"loss_d": loss, "grad_norm_d": optax.tree.norm(grads), **metrics}
+      def d_loss_fn(params, stats):
+        (prob, _), updates = disc_model.apply(
+            {"params": params, "batch_stats": stats}, both, update_stats=True,
+            mutable=["batch_stats"])
+        loss, metrics = losses.discriminator_loss(prob[:batch_size], prob[batch_size:])
+        return loss, (metrics, updates.get("batch_stats", stats))
 
-    # Unrolled rather than `lax.fori_loop`: XLA:CPU ran the convolutions inside the
-    # loop body ~30x slower (0.8 s vs 25 ms per update at B = 64, L = 160), and the
-    # count is small and static. Metrics are the last update's.
-    for _ in range(disc_steps):
-      disc, d_metrics = d_update(disc)
+      def d_update(d):
+        (loss, (metrics, stats)), grads = jax.value_and_grad(d_loss_fn, has_aux=True)(
+            d.params, d.batch_stats)
+        d = d.apply_gradients(grads, tx, stats)
+        return d, {"loss_d": loss, "grad_norm_d": optax.tree.norm(grads), **metrics}
+
+      # Unrolled rather than `lax.fori_loop`: XLA:CPU ran the convolutions inside the
+      # loop body ~30x slower (0.8 s vs 25 ms per update at B = 64, L = 160), and the
+      # count is small and static. Metrics are the last update's.
+      for _ in range(disc_steps):
+        disc, d_metrics = d_update(disc)
 
     def g_loss_fn(params):
-      (x_hat, _, mu, logvar), updates = gen_model.apply(
-          {"params": params, "batch_stats": gen.batch_stats}, batch, train=True,
-          rngs={"latent": k_gen}, mutable=["batch_stats"])
-      # update_stats=False: the generator's pass must not move the discriminator's
-      # power-iteration state.
-      _, feats = disc_model.apply(
-          {"params": disc.params, "batch_stats": disc.batch_stats},
-          jnp.concatenate([batch, x_hat], axis=0), update_stats=False)
+      (x_hat, _, mu, logvar), updates = generate(params, k_gen)
+      feat_real = feat_fake = None
+      if adversarial:
+        # update_stats=False: the generator's pass must not move the discriminator's
+        # power-iteration state.
+        _, feats = disc_model.apply(
+            {"params": disc.params, "batch_stats": disc.batch_stats},
+            jnp.concatenate([batch, x_hat], axis=0), update_stats=False)
+        feat_real, feat_fake = feats[:batch_size], feats[batch_size:]
       loss, metrics = losses.generator_loss(
-          batch, x_hat, feats[:batch_size], feats[batch_size:], mu, logvar, beta=beta, nu=nu)
+          batch, x_hat, feat_real, feat_fake, mu, logvar, beta=beta, nu=nu, rec_loss=rec_loss)
       return loss, (metrics, updates["batch_stats"])
 
     (loss_g, (g_metrics, gen_stats)), grads = jax.value_and_grad(g_loss_fn, has_aux=True)(
@@ -206,3 +297,41 @@ def make_train_step(config: ml_collections.ConfigDict, *, jit: bool = True) -> S
   if jit:
     return jax.jit(train_step, donate_argnums=0)
   return train_step
+
+
+def fit(config: ml_collections.ConfigDict, training: ml_collections.ConfigDict,
+        windows: np.ndarray, *, key: jax.Array, seed: int, checkpoint_dir: str,
+        writer: MetricWriter, mesh=None, hooks=()) -> VaeganState:
+  """Trains a β-VAEGAN (or a baseline variant) on windows, resuming from checkpoints.
+
+  Args:
+    config: the `vaegan` section.
+    training: num_steps, batch_size, log_every, checkpoint_every, max_checkpoints
+      (as for `mlts.train.fit`).
+    windows: [N, L, C] training windows scaled to [0, 1].
+    key: PRNG key; split into the initialization and the training stream.
+    seed: seed of the host-side batch order.
+    checkpoint_dir: Orbax checkpoint directory (a run resumes from its latest step).
+    writer: metric writer.
+    mesh: device mesh (default: all devices, data parallel over the batch).
+    hooks: `hook(step, state)` after every step.
+
+  Returns:
+    The trained `VaeganState`.
+
+  Raises:
+    ValueError: windows with NaN/inf, of the wrong rank, or outside [0, 1].
+    mlts.train.NonFiniteLossError: a NaN/inf generator or discriminator loss;
+      the last good checkpoint is kept.
+  """
+  x = checks.finite_array(windows, name="β-VAEGAN training windows", ndim=3)
+  if x.min() < 0.0 or x.max() > 1.0:
+    raise ValueError(
+        f"β-VAEGAN training windows must be scaled to [0, 1], got range "
+        f"[{x.min():.4g}, {x.max():.4g}]")
+  x = to_model_range(x.astype(np.float32), config.output)
+  init_key, train_key = jax.random.split(key)
+  state = create_state(config, jnp.asarray(x[:1]), init_key)
+  return train_lib.fit(state, None, x, training, key=train_key, seed=seed,
+                       checkpoint_dir=checkpoint_dir, writer=writer, mesh=mesh, hooks=hooks,
+                       train_step=make_train_step(config, jit=False))

@@ -1,0 +1,99 @@
+"""Per-window score components of a trained β-VAEGAN (papers/001, SPEC §5).
+
+For windows x in [0, 1] the generator runs in evaluation mode (BatchNorm
+running statistics, z = μ, no sampling), then
+
+* R(x) = mean over (L, C) of (x − x̂)²: reconstruction error, in [0, 1] units
+  whatever the decoder's range (a tanh model's x̂ is mapped back);
+* D(x) = mean over F of (f(x) − f(x̂))²: discrimination error on the
+  discriminator's penultimate features (NaN-free zeros for models without a
+  discriminator, which report no D);
+* ‖z‖₂ = ‖μ(x)‖₂: the latent norm, turned into the latent score L(x) by
+  `composition.latent_norm_score` against the training norms.
+
+One jitted function computes all three for a fixed-size batch (one compiled
+shape; the last batch is padded), sharded over the devices of the mesh.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from mlts import checks, sharding
+from mlts.vaegan import train as vaegan_train
+
+
+def make_scorer(config: ml_collections.ConfigDict, *, batch_size: int = 256,
+                mesh=None, with_reconstruction: bool = False) -> Callable:
+  """Returns `score(state, windows) -> dict` evaluating windows in fixed batches.
+
+  Args:
+    config: the `vaegan` section the state was trained with.
+    batch_size: windows per compiled batch (a multiple of the device count).
+    mesh: device mesh (default: all devices).
+    with_reconstruction: also return the reconstructions 'x_hat'.
+
+  Returns:
+    `score(state: VaeganState, windows [N, L, C] in [0, 1])` returning float64
+    arrays 'R' [N], 'D' [N], 'z_norm' [N], 'mu' [N, latent] and, if asked,
+    float32 'x_hat' [N, L, C] in [0, 1].
+  """
+  mesh = sharding.make_mesh() if mesh is None else mesh
+  sharding.check_batch_size(batch_size, mesh)
+  jitted = _jitted_components(ml_collections.FrozenConfigDict(config), mesh,
+                              with_reconstruction)
+
+  def score(state: vaegan_train.VaeganState, windows) -> dict[str, np.ndarray]:
+    x = checks.finite_array(windows, name="windows to score", ndim=3).astype(np.float32)
+    if x.shape[0] == 0:
+      raise ValueError("no windows to score")
+    gen_vars = {"params": state.gen.params, "batch_stats": state.gen.batch_stats}
+    disc_vars = {"params": state.disc.params, "batch_stats": state.disc.batch_stats}
+    chunks = []
+    for begin in range(0, x.shape[0], batch_size):  # loop over batches, not samples
+      chunk = x[begin:begin + batch_size]
+      short = batch_size - chunk.shape[0]
+      if short:
+        chunk = np.concatenate([chunk, np.repeat(chunk[-1:], short, axis=0)], axis=0)
+      out = jax.device_get(jitted(gen_vars, disc_vars, sharding.put_batch(chunk, mesh)))
+      chunks.append({k: v[:batch_size - short] for k, v in out.items()})
+    result = {k: np.concatenate([c[k] for c in chunks], axis=0) for k in chunks[0]}
+    for k in ("R", "D", "z_norm", "mu"):
+      result[k] = result[k].astype(np.float64)
+    return result
+
+  return score
+
+
+@functools.lru_cache(maxsize=32)
+def _jitted_components(config: ml_collections.FrozenConfigDict, mesh,
+                       with_reconstruction: bool) -> Callable:
+  """The jitted per-batch scorer; cached so equal configs compile once per shape."""
+  output, adversarial = config.output, bool(config.adversarial)
+
+  def components(gen_vars, disc_vars, x01):
+    gen_model, disc_model = vaegan_train.make_models(config, x01.shape[1], x01.shape[2])
+    x = vaegan_train.to_model_range(x01, output)
+    x_hat, _, mu, _ = gen_model.apply(gen_vars, x, train=False, sample=False)
+    rec = jnp.mean(jnp.square(vaegan_train.from_model_range(x_hat, output) - x01), axis=(1, 2))
+    if adversarial:
+      _, feats = disc_model.apply(disc_vars, jnp.concatenate([x, x_hat], axis=0),
+                                  update_stats=False)
+      half = x.shape[0]
+      disc = jnp.mean(jnp.square(feats[:half] - feats[half:]), axis=1)
+    else:
+      disc = jnp.zeros_like(rec)
+    out = {"R": rec, "D": disc, "z_norm": jnp.linalg.norm(mu, axis=1), "mu": mu}
+    if with_reconstruction:
+      out["x_hat"] = vaegan_train.from_model_range(x_hat, output)
+    return out
+
+  replicated = sharding.replicated(mesh)
+  return jax.jit(components, in_shardings=(replicated, replicated, sharding.batch_sharded(mesh)),
+                 out_shardings=replicated)
