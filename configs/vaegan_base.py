@@ -64,7 +64,6 @@ def get_config(dataset: str = "wafer", variant: str = "") -> ml_collections.Conf
     training.num_steps = 400
     training.batch_size = 64
     training.checkpoint_every = 200
-    config.tstr.epochs = 20
   elif variant == "tiny":
     config.num_folds = 2
     config.models = ("ae", "beatgan", "vaegan2")
@@ -79,6 +78,7 @@ def get_config(dataset: str = "wafer", variant: str = "") -> ml_collections.Conf
     comp.num_lambda = comp.num_gamma = 6
     comp.num_tau = 10
     config.tstr.epochs = 2
+    config.tstr.min_steps = 20
     config.tstr.hidden = (4,)
     config.tstr.dense = 4
     config.chi.betas = (0.0, 1e-2)

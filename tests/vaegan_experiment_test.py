@@ -223,7 +223,7 @@ def test_fit_rejects_bad_windows_and_stops_on_nan_loss(tmp_path):
                      writer=writer)
 
 
-@pytest.mark.parametrize("name", ["vaegan2", "beatgan", "ae"])
+@pytest.mark.parametrize("name", ["vaegan2", "beatgan", "ae", "vae"])
 def test_scorer_matches_direct_computation(name):
   config = tiny(name, latent=3)
   x = windows(10)
@@ -237,6 +237,12 @@ def test_scorer_matches_direct_computation(name):
   x_hat01 = np.asarray(vaegan_train.from_model_range(x_hat, config.output))
   np.testing.assert_allclose(out["R"], ((x_hat01 - x) ** 2).mean(axis=(1, 2)), rtol=1e-4)
   np.testing.assert_allclose(out["z_norm"], np.linalg.norm(np.asarray(mu), axis=1), rtol=1e-4)
+  if config.variational:  # posterior samples: not the mean, reproducible by key
+    assert not np.allclose(out["z_sample_norm"], out["z_norm"])
+    s2 = scoring.make_scorer(config, batch_size=4)(state, x, jax.random.key(0))
+    np.testing.assert_array_equal(s2["z_sample_norm"], out["z_sample_norm"])
+  else:
+    np.testing.assert_allclose(out["z_sample_norm"], out["z_norm"], rtol=1e-6)
   np.testing.assert_allclose(out["x_hat"], x_hat01, rtol=1e-4, atol=1e-6)
   if config.adversarial:
     dv = {"params": state.disc.params, "batch_stats": state.disc.batch_stats}

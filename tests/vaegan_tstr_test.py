@@ -41,7 +41,7 @@ def test_default_config():
   config = tstr.default_config()
   assert tuple(config.hidden) == (16, 32)
   assert (config.kernel, config.dense, config.batch_size, config.epochs) == (5, 32, 32, 30)
-  assert config.lr == 1e-3 and config.test_fraction == 0.5
+  assert config.lr == 1e-3 and config.test_fraction == 0.5 and config.min_steps == 500
 
 
 @pytest.mark.parametrize("length", [32, 33, 3])

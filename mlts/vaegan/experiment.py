@@ -215,13 +215,13 @@ def evaluate_model(state, vcfg: ml_collections.ConfigDict, fold: dict, config, *
     result["methods"][name] = {
         **window_metrics(fold["test_labels"], m["preds"], m["scores"]),
         "params": m["params"], "scalers": m["scalers"]}
-  result["chi"] = composition.chi_check(train_sc["z_norm"], int(vcfg.latent))
+  result["chi"] = composition.chi_check(train_sc["z_sample_norm"], int(vcfg.latent))
   if config.tstr.enabled:
     def synth(x):
       return scorer(state, x)["x_hat"]
     result["tstr"] = tstr.tstr_scores(fold["val"], fold["val_labels"], synth, config.tstr,
                                       seed)
-  arrays = {"train_z_norm": train_sc["z_norm"],
+  arrays = {"train_z_norm": train_sc["z_norm"], "train_z_sample_norm": train_sc["z_sample_norm"],
             "val": {k: val_sc[k] for k in ("R", "D", "L")},
             "test": {k: test_sc[k] for k in ("R", "D", "L")},
             "method_scores": {k: m["scores"] for k, m in methods.items()},
@@ -327,7 +327,7 @@ def chi_experiment(config, fold: dict, workdir: str, mesh) -> dict[str, Any]:
                            workdir=workdir, tag=f"chi/beta_{beta:g}", mesh=mesh)
     scorer = scoring.make_scorer(vcfg, batch_size=config.eval_batch_size, mesh=mesh)
     norms[f"β = {beta:g}"] = scorer(
-        state, _subsample(fold["train"], config.max_train_scored, config.seed))["z_norm"]
+        state, _subsample(fold["train"], config.max_train_scored, config.seed))["z_sample_norm"]
   return figures.chi_figure(os.path.join(workdir, "figures", "chi.png"), norms, dim)
 
 
@@ -354,7 +354,8 @@ def markdown_tables(results: dict[str, Any]) -> str:
         t = r["tstr"]
         lines.append(f"| {MODEL_NAMES.get(model, model)} | {_cell(t['tstr'])} | "
                      f"{_cell(t['trtr'])} | {_cell(t['tstr_n'])} |")
-  lines += ["", "## χ check of training latent norms (KS vs χ_dim)", "",
+  lines += ["", "## χ check: norms of posterior samples z = μ + σε of training windows, KS "
+            "test against χ_dim", "",
             "| model | KS statistic | p-value |", "|---|---|---|"]
   for model, r in results["models"].items():
     lines.append(f"| {MODEL_NAMES.get(model, model)} | {_cell(r['chi']['statistic'])} | "

@@ -48,6 +48,7 @@ def default_config() -> ml_collections.ConfigDict:
   config.lr = 1e-3  # Adam learning rate
   config.batch_size = 32
   config.epochs = 30  # passes over the classifier-train windows
+  config.min_steps = 500  # at least this many Adam steps (small validation sets need them)
   config.test_fraction = 0.5  # share of each class held out as real test windows
   return config
 
@@ -148,7 +149,7 @@ def split_indices(labels, test_fraction: float, seed: int) -> tuple[np.ndarray, 
 
 @functools.lru_cache(maxsize=32)
 def _make_fit(hidden: tuple[int, ...], kernel: int, dense: int, lr: float, batch_size: int,
-              epochs: int) -> Callable[[jax.Array, jax.Array, jax.Array], Any]:
+              epochs: int, min_steps: int) -> Callable[[jax.Array, jax.Array, jax.Array], Any]:
   """Jitted `fit(x [N, L, C], y [N], key) -> params` for one hyperparameter set."""
   net = ConvClassifier(hidden=hidden, kernel=kernel, dense=dense)
   tx = optax.adam(lr)
@@ -156,11 +157,13 @@ def _make_fit(hidden: tuple[int, ...], kernel: int, dense: int, lr: float, batch
   def fit(x: jax.Array, y: jax.Array, key: jax.Array) -> Any:
     n = x.shape[0]
     batch = min(batch_size, n)
-    steps = -(-epochs * n // batch)  # ceil: every epoch's windows are all visited
+    # ceil: every epoch's windows are all visited; at least min_steps steps.
+    steps = max(-(-epochs * n // batch), min_steps)
+    passes = -(-steps * batch // n)
     init_key, perm_key = jax.random.split(key)
-    # epochs + 1 permutations laid end to end; the last only tops up the final batch.
+    # passes + 1 permutations laid end to end; the last only tops up the final batch.
     perms = jax.vmap(lambda k: jax.random.permutation(k, n))(
-        jax.random.split(perm_key, epochs + 1))
+        jax.random.split(perm_key, passes + 1))
     batches = perms.reshape(-1)[:steps * batch].reshape(steps, batch)
     yf = y.astype(jnp.float32)
     n_pos = jnp.sum(yf)
@@ -189,7 +192,7 @@ def train_classifier(x, y, config: ml_collections.ConfigDict, key: jax.Array) ->
   """Trains a `ConvClassifier` with class-balanced binary cross-entropy.
 
   Positives are weighted by n_neg / n_pos so rare anomalies are learned. Adam
-  with `config.lr` runs ceil(epochs * N / batch) steps on batches of
+  with `config.lr` runs max(ceil(epochs * N / batch), min_steps) steps on batches of
   min(batch_size, N) windows drawn as consecutive per-epoch permutations. The
   whole run is one jitted call and is deterministic given `key`.
 
@@ -197,7 +200,7 @@ def train_classifier(x, y, config: ml_collections.ConfigDict, key: jax.Array) ->
     x: [N, L, C] finite float windows.
     y: [N] {0,1} labels holding both classes.
     config: `default_config()`-like; uses hidden, kernel, dense, lr,
-      batch_size and epochs.
+      batch_size, epochs and min_steps.
     key: PRNG key for the initialization and the batch order.
 
   Returns:
@@ -216,7 +219,8 @@ def train_classifier(x, y, config: ml_collections.ConfigDict, key: jax.Array) ->
     raise ValueError(f"y: needs both classes to train a classifier, got {n_pos} of {len(ya)} "
                      "abnormal")
   fit = _make_fit(tuple(int(w) for w in config.hidden), int(config.kernel), int(config.dense),
-                  float(config.lr), int(config.batch_size), int(config.epochs))
+                  float(config.lr), int(config.batch_size), int(config.epochs),
+                  int(config.get("min_steps", 0)))
   return fit(jnp.asarray(xa), jnp.asarray(ya, jnp.int32), key)
 
 
