@@ -113,7 +113,7 @@ def test_fit_linear_grid_tie_rule_across_chunks(monkeypatch):
   # also when the λ grid is split into many chunks.
   r, _, _, y = _noisy_problem(3)
   ref = comp.fit_linear_grid(r, r, y, num_lambda=10, num_tau=20)
-  monkeypatch.setattr(comp, "_MASK_BUDGET", 1)
+  monkeypatch.setattr(comp, "_ROW_BUDGET", 1)
   chunked = comp.fit_linear_grid(r, r, y, num_lambda=10, num_tau=20)
   assert ref == chunked
   assert ref["lambda"] == 0.0
@@ -122,7 +122,7 @@ def test_fit_linear_grid_tie_rule_across_chunks(monkeypatch):
 def test_fit_linear_grid_default_sizes_and_chunking_agree(monkeypatch):
   r, d, _, y = _noisy_problem(4, n=300)
   ref = comp.fit_linear_grid(r, d, y)
-  monkeypatch.setattr(comp, "_MASK_BUDGET", 3 * 100 * 300)
+  monkeypatch.setattr(comp, "_ROW_BUDGET", 3 * 300)
   assert comp.fit_linear_grid(r, d, y) == ref
 
 
