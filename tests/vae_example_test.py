@@ -94,3 +94,18 @@ def test_vae_synthetic_notebook_runs():
   shown = [o for o in outputs if o.output_type == "display_data"]
   assert any("text/markdown" in o.data and "β-VAE" in o.data["text/markdown"] for o in shown)
   assert any("image/png" in o.data for o in shown)
+
+
+def test_main_entry_writes_tables(tmp_path):
+  import json
+
+  from mlts import pipeline
+  config = vae_synthetic.get_config("tiny")
+  config.seeds = (0,)
+  config.grid.latents = (2,)
+  results = pipeline.run(config, str(tmp_path))
+  saved = json.loads((tmp_path / "results.json").read_text())
+  assert saved == json.loads(json.dumps(results))
+  assert set(saved["models"]) == {"beta_vae", "ae"}
+  assert saved["grid_selected"][0] == 2 and len(saved["grid"]) == 2
+  assert "β-VAE" in (tmp_path / "tables.md").read_text()

@@ -1,0 +1,1 @@
+"""Malleable-latent diffusion (papers/000, SPEC §2)."""
