@@ -38,11 +38,19 @@ def cosine_alpha_bars(num_steps: int, s: float = 0.008, max_beta: float = 0.999)
 
 
 def alpha_bar_table(schedule: str, num_steps: int, **kwargs) -> np.ndarray:
-  """[T + 1] ᾱ_t for t = 0..T of a discrete schedule ('linear' or 'cosine')."""
+  """[T + 1] ᾱ_t for t = 0..T of a discrete schedule ('linear' or 'cosine').
+
+  'linear' scales the β range by 1000 / T (Nichol & Dhariwal 2021), so a
+  shorter chain ends as close to pure noise as DDPM's T = 1000 does.
+  """
   if num_steps < 1:
     raise ValueError(f"num_steps must be >= 1, got {num_steps}")
   if schedule == "linear":
-    return np.concatenate([[1.0], np.cumprod(1.0 - linear_betas(num_steps, **kwargs))])
+    scale = 1000.0 / num_steps
+    beta_min = kwargs.pop("beta_min", 1e-4) * scale
+    beta_max = min(kwargs.pop("beta_max", 0.02) * scale, 0.999)
+    betas = linear_betas(num_steps, beta_min, beta_max)
+    return np.concatenate([[1.0], np.cumprod(1.0 - betas)])
   if schedule == "cosine":
     return cosine_alpha_bars(num_steps, **kwargs)
   raise ValueError(f"unknown schedule {schedule!r}; expected 'linear' or 'cosine'")
