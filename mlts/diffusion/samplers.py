@@ -75,8 +75,10 @@ def time_grid(process: Process, num_steps: int, *, t_min: float | None = None,
   if spacing == "uniform":
     grid = np.linspace(lo, hi, num_steps + 1)
   else:
-    t = jnp.asarray(dense, float)
-    lam = np.asarray(jnp.log(sched.a(t)) - jnp.log(sched.sigma(t)), np.float64)  # decreasing
+    # The grid is static: evaluate the schedule now even when called inside a jit trace.
+    with jax.ensure_compile_time_eval():
+      t = jnp.asarray(dense, float)
+      lam = np.asarray(jnp.log(sched.a(t)) - jnp.log(sched.sigma(t)), np.float64)  # decreasing
     targets = np.linspace(lam[0], lam[-1], num_steps if sched.kind == "ddpm" else num_steps + 1)
     grid = np.interp(-targets, -lam, dense)
     if sched.kind == "ddpm":
@@ -85,7 +87,8 @@ def time_grid(process: Process, num_steps: int, *, t_min: float | None = None,
     grid = np.unique(np.round(grid))
   grid[0], grid[-1] = lo, hi
   try:
-    t_star = float(process.t_star)
+    with jax.ensure_compile_time_eval():
+      t_star = float(process.t_star)
   except (TypeError, jax.errors.ConcretizationTypeError):
     return jnp.asarray(grid, float)
   if not is_isotropic(process) and grid[0] < t_star < grid[-1]:
@@ -172,8 +175,9 @@ def sample_ode(process: Process, noise_fn: NoiseFn, stats: DataStats, key: jax.A
 
 def is_isotropic(process: Process) -> bool:
   """True when γ ≡ 1 on the whole time range (no component attenuated)."""
-  return (not bool(np.any(np.asarray(process.mask)))
-          or float(process.t_star) >= process.t_max)
+  with jax.ensure_compile_time_eval():
+    return (not bool(np.any(np.asarray(process.mask)))
+            or float(process.t_star) >= process.t_max)
 
 
 def _require_isotropic(process: Process, name: str) -> None:
