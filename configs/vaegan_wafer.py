@@ -7,4 +7,7 @@ from configs import vaegan_base
 
 
 def get_config(variant: str = ""):
-  return vaegan_base.get_config("wafer", variant)
+  config = vaegan_base.get_config("wafer", variant)
+  if variant != "tiny":
+    config.vaegan.latent = 4  # the paper's Wafer setting (6 on MITBIH)
+  return config

@@ -330,3 +330,16 @@ def test_telemetry_experiment_reports_point_metrics(tmp_path):
   assert set(points) == set(experiment.ADVERSARIAL_METHODS)
   assert 0.0 <= points["SVM_γ"]["AUROC"] <= 1.0 and "Aff-F1" in points["SVM_γ"]
   assert "Point-wise metrics" in (tmp_path / "tables.md").read_text()
+
+
+def test_window_metrics_match_scikit_learn():
+  from sklearn import metrics as skm
+  rng = np.random.default_rng(0)
+  y = (rng.random(300) < 0.3).astype(np.int8)
+  p = (rng.random(300) < 0.4).astype(np.int8)
+  s = rng.random(300) + y
+  m = experiment.window_metrics(y, p, s)
+  np.testing.assert_allclose(m["F1"], skm.f1_score(y, p))
+  np.testing.assert_allclose(m["wF1"], skm.f1_score(y, p, average="weighted"))
+  np.testing.assert_allclose(m["MCC"], skm.matthews_corrcoef(y, p))
+  np.testing.assert_allclose(m["AUROC"], skm.roc_auc_score(y, s))

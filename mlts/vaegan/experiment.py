@@ -46,7 +46,9 @@ TELEMETRY = ("smap", "msl")
 UCR = {"wafer": "Wafer", "ecg200": "ECG200"}
 ADVERSARIAL_METHODS = ("λ=0", "λ_GRID", "γ_GRID", "SVM_λ", "SVM_γ")
 PLAIN_METHODS = ("λ=0", "SVM_L")
-WINDOW_METRICS = ("F1", "MCC", "AUROC", "AUPRC")
+# F1 of the abnormal class; wF1 = the support-weighted mean of both classes' F1 (the
+# paper's "weighted F1", scikit-learn's average='weighted').
+WINDOW_METRICS = ("F1", "wF1", "MCC", "AUROC", "AUPRC")
 MODEL_NAMES = {"ae": "AE", "vae": "VAE", "beatgan": "BeatGAN", "beatgan_plus": "BeatGAN+",
                "vaegan1": "β-VAEGAN₁", "vaegan2": "β-VAEGAN₂"}
 
@@ -65,10 +67,14 @@ def latent_scores(z_norms, train_norms, config: ml_collections.ConfigDict) -> np
 
 
 def window_metrics(labels, preds, scores) -> dict[str, float | None]:
-  """F1, MCC (φ) of binary predictions and AUROC / AUPRC of scores on one split."""
+  """F1, weighted F1, MCC (φ) of binary predictions and AUROC / AUPRC of scores."""
   point = metrics.pointwise(labels, preds)
+  labels, preds = np.asarray(labels), np.asarray(preds)
+  normal = metrics.pointwise(1 - labels, 1 - preds)["f1"]
+  frac = float(np.mean(labels))
   both = 0 < int(np.sum(labels)) < len(labels)
-  return {"F1": point["f1"], "MCC": point["mcc"],
+  return {"F1": point["f1"], "wF1": frac * point["f1"] + (1 - frac) * normal,
+          "MCC": point["mcc"],
           "AUROC": metrics.auroc(labels, scores) if both else None,
           "AUPRC": metrics.auprc(labels, scores) if both else None}
 
