@@ -198,7 +198,7 @@ def test_latent_regularizer_hand_value_and_gradient():
 # ---------------------------------------------------------------- samplers, exact predictor
 
 
-@pytest.mark.parametrize("kind", ["ddpm", "vp"])
+@pytest.mark.parametrize("kind", ["ddpm", "vp", "ve"])
 def test_encode_decode_recovers_x0(kind):
   proc = make(kind)
   mu, sigma = gaussian_data()
@@ -236,7 +236,7 @@ def _check_moments(samples, proc, mu, sigma, tol_cov=0.1):
 
 
 @pytest.mark.parametrize("kind,attenuate", [("ddpm", False), ("ddpm", True), ("vp", True),
-                                            ("vp", False)])
+                                            ("vp", False), ("ve", False), ("ve", True)])
 def test_ode_samples_have_the_data_moments(kind, attenuate):
   proc = make(kind, attenuate=attenuate)
   mu, sigma = gaussian_data()
