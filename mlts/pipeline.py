@@ -322,8 +322,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   """What `experiments/main.py` calls, by the config's `experiment` field.
 
   'vaegan' runs `mlts.vaegan.experiment`, 'diffusion' `mlts.diffusion.experiment`,
-  'vae_example' the worked β-VAE example; otherwise an ablation grid if the
-  config has one, else one detector.
+  'generation' `mlts.generation`, 'vae_example' the worked β-VAE example;
+  otherwise an ablation grid if the config has one, else one detector.
   """
   experiment = config.get("experiment", "detector")
   if experiment == "vaegan":
@@ -335,10 +335,13 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   if experiment == "diffusion":
     from mlts.diffusion import experiment as diffusion_experiment
     return diffusion_experiment.run(config, workdir)
+  if experiment == "generation":
+    from mlts import generation
+    return generation.run(config, workdir)
   if experiment != "detector":
     raise ValueError(
-        f"unknown experiment {experiment!r}; expected 'detector', 'vaegan', 'diffusion' or "
-        "'vae_example'")
+        f"unknown experiment {experiment!r}; expected 'detector', 'vaegan', 'diffusion', "
+        "'generation' or 'vae_example'")
   if "ablation" in config:
     from mlts import ablation
     return ablation.run_ablation(config, workdir)
