@@ -89,7 +89,7 @@ def _time_encoding(config, proc, model, state, windows):
   import jax
   import jax.numpy as jnp
 
-  from mlts.diffusion import detector, losses, samplers
+  from mlts.diffusion import losses, samplers
 
   def noise_fn_of(params):
     return losses.make_noise_fn(model.apply, params, proc)
@@ -104,7 +104,6 @@ def _time_encoding(config, proc, model, state, windows):
     jax.block_until_ready(fn(state.params, x))
     out[f"{solver}_encode_windows_per_second"] = FLAGS.windows / (time.perf_counter() - start)
   out["encode_steps"] = config.detector.encode_steps
-  del detector
   return out
 
 

@@ -29,8 +29,8 @@ import ml_collections
 import numpy as np
 from sklearn import covariance
 
+from mlts import latent
 from mlts.data import windows as windows_lib
-from mlts.diffusion import basis as basis_lib
 from mlts.diffusion import process as process_lib
 from mlts.diffusion import samplers
 from mlts.diffusion.process import Process
@@ -124,8 +124,7 @@ class LatentReference:
     """{'energy', 'mahalanobis', 'norm'}: [N] each, for latents z [N, L, C]."""
     c = self._coeffs(self.process, z)
     return {
-        "energy": np.sum(c[:, self.mask] ** 2, axis=1) if self.mask.any()
-        else np.zeros(c.shape[0]),
+        "energy": latent.subspace_energy(c, self.mask),
         "mahalanobis": np.sqrt(np.maximum(self.cov.mahalanobis(c), 0.0)),
         "norm": np.abs(np.linalg.norm(c, axis=1) - self.norm_mean) / self.norm_std,
     }
@@ -189,7 +188,3 @@ def pairs(per_part: dict, parts: Sequence[str] = ("val", "test")) -> list:
   """{'val': [...], 'test': [...]} -> [(val_k, test_k)] per series."""
   return list(zip(*(per_part[p] for p in parts)))
 
-
-def subspace_energy(process: Process, z) -> jnp.ndarray:
-  """Σ_{i∈I} (Uᵀz)_i² per window: [B, L, C] -> [B] (jittable)."""
-  return jnp.sum(process.mask * basis_lib.to_basis(z, process.basis) ** 2, axis=(1, 2))
