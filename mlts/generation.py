@@ -8,7 +8,9 @@ The protocol of TimeGAN (Yoon et al. 2019) and Diffusion-TS (Yuan & Qiao
   and cut into every window of length 24 (`mlts.metrics.temporal`);
 * the generator is trained on all windows (scaled to [−1, 1] for the
   diffusion model) and as many synthetic windows are drawn from the matching
-  prior and the probability-flow ODE, mapped back to [0, 1] and clipped;
+  prior and the probability-flow ODE (with the Gaussian tail on the
+  attenuated components, `samplers.sample_ode`), mapped back to [0, 1] and
+  clipped;
 * discriminative score |accuracy − 0.5| of a post-hoc GRU classifier and
   predictive score (GRU trained on synthetic, next-step MAE on real), mean ±
   std over `num_seeds` evaluation seeds.
@@ -181,9 +183,9 @@ def get_base_config(dataset: str, variant: str = "") -> ml_collections.ConfigDic
   config.num_seeds = 5  # evaluation seeds (Diffusion-TS averages 5)
   if variant == "quick":
     config.diffusion.num_steps = 200
-    config.training.num_steps = 1500
+    config.training.num_steps = 10000
     config.training.batch_size = 64
-    config.training.checkpoint_every = 500
+    config.training.checkpoint_every = 2000
     config.num_samples = 2000
     config.sample_steps = 40
     config.num_seeds = 2

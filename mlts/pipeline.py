@@ -322,7 +322,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   """What `experiments/main.py` calls, by the config's `experiment` field.
 
   'vaegan' runs `mlts.vaegan.experiment`, 'diffusion' `mlts.diffusion.experiment`,
-  'generation' `mlts.generation`, 'vae_example' the worked β-VAE example;
+  'generation' `mlts.generation`, 'telemetry_generation' `mlts.telemetry_generation`,
+  'ood' `mlts.ood`, 'vae_example' the worked β-VAE example;
   otherwise an ablation grid if the config has one, else one detector.
   """
   experiment = config.get("experiment", "detector")
@@ -338,10 +339,16 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   if experiment == "generation":
     from mlts import generation
     return generation.run(config, workdir)
+  if experiment == "telemetry_generation":
+    from mlts import telemetry_generation
+    return telemetry_generation.run(config, workdir)
+  if experiment == "ood":
+    from mlts import ood
+    return ood.run(config, workdir)
   if experiment != "detector":
     raise ValueError(
         f"unknown experiment {experiment!r}; expected 'detector', 'vaegan', 'diffusion', "
-        "'generation' or 'vae_example'")
+        "'generation', 'telemetry_generation', 'ood' or 'vae_example'")
   if "ablation" in config:
     from mlts import ablation
     return ablation.run_ablation(config, workdir)

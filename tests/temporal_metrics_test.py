@@ -207,9 +207,16 @@ def test_discriminative_rejects_unsplittable_set():
     temporal.discriminative_score(x, x[:1])
 
 
-def test_predictive_rejects_single_feature_or_step():
+def test_predictive_univariate_forecasts_the_series_itself(sets):
+  """F = 1: next-step forecasting of the single feature; real training data beats noise."""
+  real, held_out, noise = (x[..., :1] for x in sets)
+  config = small_config()
+  on_real = temporal.predictive_score(real, held_out, seed=SEED, config=config)
+  on_noise = temporal.predictive_score(real, noise, seed=SEED, config=config)
+  assert 0 < on_real < on_noise
+
+
+def test_predictive_rejects_a_single_step():
   x = np.full((10, 6, 3), 0.5, np.float32)
-  with pytest.raises(ValueError, match="F >= 2"):
-    temporal.predictive_score(x[..., :1], x[..., :1])
   with pytest.raises(ValueError, match="L >= 2"):
     temporal.predictive_score(x[:, :1], x[:, :1])

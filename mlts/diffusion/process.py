@@ -324,6 +324,26 @@ def data_stats(process: Process, train_windows, *, full_covariance: bool = True)
                    cov=jnp.asarray(cov, float))
 
 
+def gaussian_noise_fn(process: Process, stats: DataStats):
+  """The exact scaled-noise predictor of a Gaussian with diagonal covariance in basis U.
+
+  For c_0,i ~ N(m_i, σ²_i) independently, c_t,i = a c_0,i + σ̄ γ_i ε_i gives
+
+      E[γ_i ε_i | c_t] = σ̄ γ_i² (c_t,i − a m_i) / (a² σ²_i + σ̄² γ_i²),
+
+  elementwise (no solve). Returns `noise_fn(x_t [B, L, C], t [B]) -> n̂ [B, L, C]`
+  in basis U, the form the samplers take.
+  """
+
+  def noise_fn(x_t, t):
+    c = basis_lib.to_basis(x_t, process.basis)
+    a, sbar, gamma = process.a(t), process.sigma(t), process.gamma(t)
+    var = a ** 2 * stats.var + (sbar * gamma) ** 2
+    return sbar * gamma ** 2 * (c - a * stats.mean) / jnp.maximum(var, 1e-30)
+
+  return noise_fn
+
+
 def prior_std(process: Process, stats: DataStats):
   """[L, C] marginal std of the prior in basis U: √(s_T² + a_T² σ²_i)."""
   t_end = jnp.full((1,), process.t_max, float)

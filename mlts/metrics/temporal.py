@@ -261,6 +261,11 @@ def _make_discriminative(hidden: int, lr: float, batch_size: int, steps: int
   return jax.jit(run)
 
 
+def _predictor_inputs(x: jax.Array) -> jax.Array:
+  """Inputs at steps 0..L-2: the first F-1 features, or the series itself when F = 1."""
+  return x[:, :-1] if x.shape[-1] == 1 else x[:, :-1, :-1]
+
+
 @functools.lru_cache(maxsize=16)
 def _make_predictive(hidden: int, lr: float, batch_size: int, steps: int
                      ) -> Callable[..., jax.Array]:
@@ -269,7 +274,7 @@ def _make_predictive(hidden: int, lr: float, batch_size: int, steps: int
   tx = optax.adam(lr)
 
   def run(fake, real, key):
-    x_fake, y_fake = fake[:, :-1, :-1], fake[:, 1:, -1]  # [M, L-1, F-1], [M, L-1]
+    x_fake, y_fake = _predictor_inputs(fake), fake[:, 1:, -1]  # [M, L-1, max(F-1, 1)]
     n = fake.shape[0]
     init_key, batch_key = jax.random.split(key)
     batches = _batch_indices(batch_key, n, min(batch_size, n), steps)
@@ -285,7 +290,7 @@ def _make_predictive(hidden: int, lr: float, batch_size: int, steps: int
       return (optax.apply_updates(p, updates), opt_state), None
 
     (params, _), _ = jax.lax.scan(step, (params, tx.init(params)), batches)
-    pred = net.apply({"params": params}, real[:, :-1, :-1])
+    pred = net.apply({"params": params}, _predictor_inputs(real))
     return jnp.mean(jnp.abs(pred - real[:, 1:, -1]))
 
   return jax.jit(run)
@@ -381,12 +386,13 @@ def predictive_score(real, fake, *, seed: int = 0,
   A `GRUPredictor` is trained on all fake sequences with
   `config.predictive_steps` Adam steps (batches of min(batch_size, M)) to
   predict the last feature at steps 1..L-1 from the first F - 1 features at
-  steps 0..L-2, with an L1 loss; the score is its MAE over all real sequences
+  steps 0..L-2 (for univariate series, F = 1, from the series itself at steps
+  0..L-2: one-step-ahead forecasting), with an L1 loss; the score is its MAE over all real sequences
   and steps (equal to TimeGAN's mean of per-sequence MAEs, as all sequences
   share one length).
 
   Args:
-    real: [N, L, F] finite real sequences scaled to [0, 1], L >= 2, F >= 2.
+    real: [N, L, F] finite real sequences scaled to [0, 1], L >= 2.
     fake: [M, L, F] finite generated sequences, same L and F.
     seed: seeds the initialisation and the batch order.
     config: `default_config()`-like; None uses the defaults.
@@ -395,14 +401,14 @@ def predictive_score(real, fake, *, seed: int = 0,
     MAE >= 0; lower means the fake set is more useful to learn the real dynamics.
 
   Raises:
-    ValueError: bad rank, non-finite values, mismatched L or F, L < 2 or F < 2,
-      or a bad config.
+    ValueError: bad rank, non-finite values, mismatched L or F, L < 2, or a bad
+      config.
   """
   r, f = _pair(real, fake)
   _, length, features = r.shape
-  if length < 2 or features < 2:
-    raise ValueError(f"predictive_score needs L >= 2 steps and F >= 2 features (it predicts "
-                     f"the last feature one step ahead from the others), got shape {r.shape}")
+  if length < 2:
+    raise ValueError(f"predictive_score needs L >= 2 steps (it predicts one step ahead), got "
+                     f"shape {r.shape}")
   hidden, lr, batch_size, _, steps, _ = _resolve_config(config, features)
   run = _make_predictive(hidden, lr, batch_size, steps)
   key = jax.random.fold_in(jax.random.key(seed), 2)
