@@ -209,11 +209,10 @@ def _with_tail(process: Process, noise_fn: NoiseFn, stats: DataStats, tail: str)
   if tail == "network":
     return noise_fn
   try:
-    if is_isotropic(process):  # nothing attenuated: skip the extra evaluation
-      return noise_fn
+    isotropic = is_isotropic(process)  # nothing attenuated: skip the extra evaluation
   except (TypeError, jax.errors.ConcretizationTypeError):
-    pass  # a traced process: the tail switch is exact either way
-  return gaussian_tail(process, noise_fn, stats)
+    isotropic = False  # a traced process: the tail switch is exact either way
+  return noise_fn if isotropic else gaussian_tail(process, noise_fn, stats)
 
 
 def sample_ode(process: Process, noise_fn: NoiseFn, stats: DataStats, key: jax.Array,
