@@ -6,6 +6,7 @@ scaled per channel with its training statistics (`mlts.vaegan.protocol`).
 * train: windows (stride `stride`) of the first 1 − `holdout` of each
   channel's training series, with the channel index of every window;
 * held-out: non-overlapping windows of the rest of the training series
+  (none from a channel whose rest is shorter than one window)
   (never trained on: the real-data floor of the generation metrics);
 * val / test: the labelled test series cut at `val_fraction` into the
   validation and evaluation parts, non-overlapping windows with window labels
@@ -35,6 +36,7 @@ import os
 import time
 from typing import Callable
 
+from absl import logging
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -101,12 +103,17 @@ def load(spacecraft: str, *, window: int, stride: int, holdout: float = 0.2,
   for k, c in enumerate(chans):
     scaled = transforms.fit_normalizer(c.train, "minmax", name=f"{c.name} train").apply(c.train)
     cut = int(round((1.0 - holdout) * scaled.shape[0]))
-    if cut < window or scaled.shape[0] - cut < window:
+    if cut < window:
       raise ValueError(f"{spacecraft} channel {c.name}: a training series of {scaled.shape[0]} "
                        f"steps is too short for window {window} and holdout {holdout}")
     w, _, _ = windows_lib.sliding_windows(scaled[:cut], window, stride, name=f"{c.name} train")
-    h, _, _ = windows_lib.sliding_windows(scaled[cut:], window, window,
-                                          name=f"{c.name} held-out")
+    if scaled.shape[0] - cut >= window:
+      h, _, _ = windows_lib.sliding_windows(scaled[cut:], window, window,
+                                            name=f"{c.name} held-out")
+    else:  # a short series (SMAP D-12: 312 steps) gives training windows but no held-out one
+      logging.info("%s channel %s: %d held-out steps, fewer than window %d; no held-out window",
+                   spacecraft, c.name, scaled.shape[0] - cut, window)
+      h = np.zeros((0,) + w.shape[1:], w.dtype)
     train.append(w)
     held.append(h)
     train_ch.append(np.full(w.shape[0], k, np.int32))

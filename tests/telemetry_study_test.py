@@ -29,6 +29,19 @@ def test_load_splits_every_channel_into_train_and_a_disjoint_holdout():
     telemetry_models.load("smap", window=32, stride=16, channels="P-1,NOPE")
 
 
+def test_load_keeps_a_short_channel_for_training_without_a_heldout_window():
+  # SMAP D-12 has 312 training steps: 0.8 of them give training windows of 64 steps,
+  # the last 62 steps are fewer than one window.
+  data = telemetry_models.load("smap", window=64, stride=16, holdout=0.2, channels="D-12,P-1")
+  d12 = data.channels.index("D-12")
+  # Starts 0, 16, ..., 176 and the tail window at 250 − 64 = 186.
+  assert np.sum(data.train_channel == d12) == 13
+  assert not np.any(data.heldout_channel == d12)
+  assert np.any(data.heldout_channel == data.channels.index("P-1"))
+  with pytest.raises(ValueError, match="D-12.*too short"):
+    telemetry_models.load("smap", window=256, stride=16, channels="D-12")
+
+
 def test_batched_pads_the_last_chunk_and_drops_the_padding():
   x = np.arange(10, dtype=np.float32).reshape(10, 1)
   calls = []
