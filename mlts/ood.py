@@ -41,7 +41,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from mlts import latent, sharding, telemetry_models
+from mlts import latent, telemetry_models
 from mlts.diffusion import basis as basis_lib
 
 OTHER = {"smap": "msl", "msl": "smap"}
@@ -80,19 +80,12 @@ def _normal(parts) -> tuple[np.ndarray, np.ndarray]:
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   """Trains the models, scores every task / representation / score (module docstring)."""
-  os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, "config.json"), "w") as f:
-    f.write(config.to_json_best_effort(indent=2))
   start = time.perf_counter()
+  data, mesh, rng = telemetry_models.prepare(config, workdir)
   dc = config.data
-  data = telemetry_models.load(dc.spacecraft, window=dc.window, stride=dc.stride,
-                               holdout=dc.holdout, val_fraction=dc.val_fraction,
-                               channels=dc.channels)
   other_name = OTHER[data.spacecraft]
   other = telemetry_models.load(other_name, window=dc.window, stride=dc.window,
                                 holdout=dc.holdout, val_fraction=dc.val_fraction)
-  mesh = sharding.make_mesh()
-  rng = np.random.default_rng(config.seed)
   cap = int(config.max_windows)
   fit_windows = data.train[telemetry_models.subsample(rng, data.train.shape[0], cap)]
   val_normal, _ = _normal(data.val)

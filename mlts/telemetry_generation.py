@@ -49,7 +49,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from mlts import features, latent, sharding, telemetry_models
+from mlts import features, latent, telemetry_models
 from mlts.diffusion import basis as basis_lib
 from mlts.diffusion import experiment as diffusion_experiment
 from mlts.metrics import embedding, generative, temporal
@@ -146,16 +146,8 @@ def _tstr_windows(data, rng: np.random.Generator, cap: int) -> tuple[np.ndarray,
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   """Trains the generators, draws the sets and writes every metric (module docstring)."""
-  os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, "config.json"), "w") as f:
-    f.write(config.to_json_best_effort(indent=2))
   start = time.perf_counter()
-  dc = config.data
-  data = telemetry_models.load(dc.spacecraft, window=dc.window, stride=dc.stride,
-                               holdout=dc.holdout, val_fraction=dc.val_fraction,
-                               channels=dc.channels)
-  mesh = sharding.make_mesh()
-  rng = np.random.default_rng(config.seed)
+  data, mesh, rng = telemetry_models.prepare(config, workdir)
   num = min(int(config.num_eval), data.heldout.shape[0])
   held_idx = telemetry_models.subsample(rng, data.heldout.shape[0], num)
   heldout, held_channel = data.heldout[held_idx], data.heldout_channel[held_idx]
@@ -292,7 +284,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
 
   results = {
       "spacecraft": data.spacecraft, "num_channels": len(data.channels),
-      "window": int(dc.window), "num_train_windows": int(data.train.shape[0]),
+      "window": int(config.data.window), "num_train_windows": int(data.train.shape[0]),
       "num_per_set": num, "channel_classifier_heldout_accuracy": channel_accuracy,
       "tstr_windows": {"total": int(tstr_x.shape[0]), "anomalous": int(tstr_y.sum())},
       "processes": {v: diffusion_experiment.describe(m.process) for v, m in models.items()},

@@ -36,13 +36,13 @@ import os
 import time
 from typing import Callable
 
-from absl import logging
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from absl import logging
 
-from mlts import checks, writers
+from mlts import checks, sharding, writers
 from mlts.data import nasa, transforms
 from mlts.data import windows as windows_lib
 from mlts.diffusion import detector, losses, process, samplers
@@ -122,6 +122,22 @@ def load(spacecraft: str, *, window: int, stride: int, holdout: float = 0.2,
                           np.concatenate(train).astype(np.float32), np.concatenate(train_ch),
                           np.concatenate(held).astype(np.float32), np.concatenate(held_ch),
                           labelled.val, labelled.test)
+
+
+def prepare(config: ml_collections.ConfigDict, workdir: str):
+  """The common start of a telemetry study: workdir/config.json, the windows and the mesh.
+
+  Returns:
+    (data, mesh, rng): `load` of `config.data`, `sharding.make_mesh()` and a
+    numpy Generator seeded with `config.seed` (subsampling).
+  """
+  os.makedirs(workdir, exist_ok=True)
+  with open(os.path.join(workdir, "config.json"), "w") as f:
+    f.write(config.to_json_best_effort(indent=2))
+  dc = config.data
+  data = load(dc.spacecraft, window=dc.window, stride=dc.stride, holdout=dc.holdout,
+              val_fraction=dc.val_fraction, channels=dc.channels)
+  return data, sharding.make_mesh(), np.random.default_rng(config.seed)
 
 
 def subsample(rng: np.random.Generator, n: int, cap: int) -> np.ndarray:

@@ -36,7 +36,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from mlts import checks
+from mlts import checks, scan_fit
 
 # Windows per `embed` chunk by default; the whole embedding is one jitted `lax.map` over chunks.
 _EMBED_CHUNK = 1024
@@ -179,13 +179,7 @@ def _make_fit(hidden: tuple[int, ...], kernel: int, features: int, num_classes: 
       _, logits = net.apply({"params": p}, x[idx])
       return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, y[idx]))
 
-    def step(carry, idx):
-      p, opt_state = carry
-      grads = jax.grad(loss_fn)(p, idx)
-      updates, opt_state = tx.update(grads, opt_state, p)
-      return (optax.apply_updates(p, updates), opt_state), None
-
-    (params, _), _ = jax.lax.scan(step, (params, tx.init(params)), batches)
+    params = scan_fit.fit(loss_fn, params, tx, batches)
     return params
 
   return jax.jit(fit)

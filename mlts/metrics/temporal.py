@@ -57,7 +57,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from mlts import checks
+from mlts import checks, scan_fit
 from mlts.data.windows import sliding_windows
 
 
@@ -220,13 +220,6 @@ class GRUPredictor(nn.Module):
 # ---------------------------------------------------------------- training
 
 
-def _batch_indices(key: jax.Array, n: int, batch: int, steps: int) -> jax.Array:
-  """[steps, batch] indices into range(n): consecutive random permutations laid end to end."""
-  passes = -(-steps * batch // n)
-  perms = jax.vmap(lambda k: jax.random.permutation(k, n))(jax.random.split(key, passes))
-  return perms.reshape(-1)[:steps * batch].reshape(steps, batch)
-
-
 @functools.lru_cache(maxsize=16)
 def _make_discriminative(hidden: int, lr: float, batch_size: int, steps: int
                          ) -> Callable[..., jax.Array]:
@@ -237,8 +230,8 @@ def _make_discriminative(hidden: int, lr: float, batch_size: int, steps: int
   def run(real_tr, fake_tr, real_te, fake_te, key):
     n_real, n_fake = real_tr.shape[0], fake_tr.shape[0]
     init_key, real_key, fake_key = jax.random.split(key, 3)
-    real_idx = _batch_indices(real_key, n_real, min(batch_size, n_real), steps)
-    fake_idx = _batch_indices(fake_key, n_fake, min(batch_size, n_fake), steps)
+    real_idx = scan_fit.permutation_batches(real_key, n_real, min(batch_size, n_real), steps)
+    fake_idx = scan_fit.permutation_batches(fake_key, n_fake, min(batch_size, n_fake), steps)
     params = net.init(init_key, real_tr[:1])["params"]
 
     def loss_fn(p, ir, jf):
@@ -247,13 +240,7 @@ def _make_discriminative(hidden: int, lr: float, batch_size: int, steps: int
       return (jnp.mean(optax.sigmoid_binary_cross_entropy(logit_real, 1.0))
               + jnp.mean(optax.sigmoid_binary_cross_entropy(logit_fake, 0.0)))
 
-    def step(carry, idx):
-      p, opt_state = carry
-      grads = jax.grad(loss_fn)(p, *idx)
-      updates, opt_state = tx.update(grads, opt_state, p)
-      return (optax.apply_updates(p, updates), opt_state), None
-
-    (params, _), _ = jax.lax.scan(step, (params, tx.init(params)), (real_idx, fake_idx))
+    params = scan_fit.fit(loss_fn, params, tx, (real_idx, fake_idx))
     right_real = jnp.sum(net.apply({"params": params}, real_te) > 0)
     right_fake = jnp.sum(net.apply({"params": params}, fake_te) <= 0)
     return right_real + right_fake
@@ -277,19 +264,13 @@ def _make_predictive(hidden: int, lr: float, batch_size: int, steps: int
     x_fake, y_fake = _predictor_inputs(fake), fake[:, 1:, -1]  # [M, L-1, max(F-1, 1)]
     n = fake.shape[0]
     init_key, batch_key = jax.random.split(key)
-    batches = _batch_indices(batch_key, n, min(batch_size, n), steps)
+    batches = scan_fit.permutation_batches(batch_key, n, min(batch_size, n), steps)
     params = net.init(init_key, x_fake[:1])["params"]
 
     def loss_fn(p, idx):
       return jnp.mean(jnp.abs(net.apply({"params": p}, x_fake[idx]) - y_fake[idx]))
 
-    def step(carry, idx):
-      p, opt_state = carry
-      grads = jax.grad(loss_fn)(p, idx)
-      updates, opt_state = tx.update(grads, opt_state, p)
-      return (optax.apply_updates(p, updates), opt_state), None
-
-    (params, _), _ = jax.lax.scan(step, (params, tx.init(params)), batches)
+    params = scan_fit.fit(loss_fn, params, tx, batches)
     pred = net.apply({"params": params}, _predictor_inputs(real))
     return jnp.mean(jnp.abs(pred - real[:, 1:, -1]))
 

@@ -32,7 +32,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from mlts import checks
+from mlts import checks, scan_fit
 from mlts.metrics.pointwise import pointwise
 
 # Windows per `predict` chunk; the whole prediction is one jitted `lax.map` over chunks.
@@ -159,12 +159,8 @@ def _make_fit(hidden: tuple[int, ...], kernel: int, dense: int, lr: float, batch
     batch = min(batch_size, n)
     # ceil: every epoch's windows are all visited; at least min_steps steps.
     steps = max(-(-epochs * n // batch), min_steps)
-    passes = -(-steps * batch // n)
     init_key, perm_key = jax.random.split(key)
-    # passes + 1 permutations laid end to end; the last only tops up the final batch.
-    perms = jax.vmap(lambda k: jax.random.permutation(k, n))(
-        jax.random.split(perm_key, passes + 1))
-    batches = perms.reshape(-1)[:steps * batch].reshape(steps, batch)
+    batches = scan_fit.permutation_batches(perm_key, n, batch, steps)
     yf = y.astype(jnp.float32)
     n_pos = jnp.sum(yf)
     pos_weight = (n - n_pos) / n_pos  # class balance: positives weigh n_neg / n_pos
@@ -176,13 +172,7 @@ def _make_fit(hidden: tuple[int, ...], kernel: int, dense: int, lr: float, batch
       w = jnp.where(t > 0, pos_weight, 1.0)
       return jnp.mean(w * optax.sigmoid_binary_cross_entropy(logits, t))
 
-    def step(carry, idx):
-      p, opt_state = carry
-      grads = jax.grad(loss_fn)(p, idx)
-      updates, opt_state = tx.update(grads, opt_state, p)
-      return (optax.apply_updates(p, updates), opt_state), None
-
-    (params, _), _ = jax.lax.scan(step, (params, tx.init(params)), batches)
+    params = scan_fit.fit(loss_fn, params, tx, batches)
     return params
 
   return jax.jit(fit)
