@@ -37,7 +37,6 @@ import time
 from typing import Callable
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import logging
@@ -147,18 +146,6 @@ def subsample(rng: np.random.Generator, n: int, cap: int) -> np.ndarray:
   return np.sort(rng.choice(n, cap, replace=False))
 
 
-def batched(fn: Callable, x: np.ndarray, batch: int, *args) -> np.ndarray:
-  """`fn(chunk [batch, ...], b, *args)` over fixed-size chunks (the last padded), concatenated."""
-  out = []
-  for b, begin in enumerate(range(0, x.shape[0], batch)):  # batches, not samples
-    chunk = x[begin:begin + batch]
-    short = batch - chunk.shape[0]
-    if short:
-      chunk = np.concatenate([chunk, np.repeat(chunk[-1:], short, axis=0)])
-    out.append(np.asarray(jax.device_get(fn(jnp.asarray(chunk), b, *args)))[:batch - short])
-  return np.concatenate(out)
-
-
 # ---------------------------------------------------------------- diffusion
 
 
@@ -214,7 +201,7 @@ def diffusion_encode(m: DiffusionModel, x01: np.ndarray, *, steps: int, solver: 
   enc = m.compiled(("encode", steps, solver), lambda: jax.jit(
       lambda x: samplers.encode(m.process, noise_fn, 2.0 * x - 1.0, num_steps=steps,
                                 solver=solver)))
-  return batched(lambda x, b: enc(x), x01.astype(np.float32), batch)
+  return sharding.map_batches(lambda x, b: enc(x), x01.astype(np.float32), batch)
 
 
 def diffusion_reconstruct(m: DiffusionModel, x01: np.ndarray, detector_config, key: jax.Array
@@ -251,8 +238,8 @@ def diffusion_impute(m: DiffusionModel, x01: np.ndarray, known: np.ndarray, key:
   out = []
   for s in range(members):
     ks = jax.random.fold_in(key, s)
-    out.append(batched(lambda xy, b, k: fill(xy[..., :c], xy[..., c:], jax.random.fold_in(k, b)),
-                       both, batch, ks))
+    out.append(sharding.map_batches(
+        lambda xy, b, k=ks: fill(xy[..., :c], xy[..., c:], jax.random.fold_in(k, b)), both, batch))
   return np.clip((np.stack(out) + 1.0) / 2.0, 0.0, 1.0).astype(np.float32)
 
 
@@ -300,7 +287,8 @@ def vaegan_sample(config: ml_collections.ConfigDict, state, train_mu: np.ndarray
       mu.shape[1], mu.shape[1]), size=num).astype(np.float32)
   decode = _decoder(ml_collections.FrozenConfigDict(config.vaegan), *shape)
   variables = {"params": state.gen.params, "batch_stats": state.gen.batch_stats}
-  return batched(lambda zb, b: decode(variables, zb), z, batch).astype(np.float32)
+  return sharding.map_batches(lambda zb, b: decode(variables, zb), z,
+                              batch).astype(np.float32)
 
 
 def vaegan_impute(config: ml_collections.ConfigDict, state, x01: np.ndarray, known: np.ndarray,

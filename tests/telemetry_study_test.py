@@ -42,19 +42,6 @@ def test_load_keeps_a_short_channel_for_training_without_a_heldout_window():
     telemetry_models.load("smap", window=256, stride=16, channels="D-12")
 
 
-def test_batched_pads_the_last_chunk_and_drops_the_padding():
-  x = np.arange(10, dtype=np.float32).reshape(10, 1)
-  calls = []
-
-  def fn(chunk, b):
-    calls.append(chunk.shape)
-    return chunk * 2 + b
-
-  out = telemetry_models.batched(fn, x, 4)
-  assert calls == [(4, 1)] * 3
-  np.testing.assert_array_equal(out[:, 0], 2 * np.arange(10) + np.repeat([0, 1, 2], 4)[:10])
-
-
 def test_block_mask_hides_one_contiguous_block_per_window():
   known = telemetry_generation.block_mask(np.random.default_rng(0), (50, 20, 1), 0.25)
   missing = known[..., 0] == 0

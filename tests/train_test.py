@@ -152,3 +152,26 @@ def test_batch_not_divisible_by_devices(tmp_path):
               key=jax.random.key(0), seed=0, checkpoint_dir=str(tmp_path / "c"), writer=writer,
               mesh=sharding.make_mesh())
   writer.close()
+
+
+def test_map_batches_pads_the_last_chunk_drops_the_padding_and_shards_over_the_mesh():
+  x = np.arange(10, dtype=np.float32).reshape(10, 1)
+  calls = []
+
+  def fn(chunk, b):
+    calls.append((chunk.shape, len(chunk.sharding.device_set)))
+    return {"y": chunk * 2 + b, "sum": chunk.sum(axis=1)}
+
+  out = sharding.map_batches(fn, x, 4)
+  assert calls == [((4, 1), 1)] * 3  # one shape: the last chunk [8, 9] padded with 9s
+  np.testing.assert_array_equal(out["y"][:, 0], 2 * np.arange(10) + np.repeat([0, 1, 2], 4)[:10])
+  np.testing.assert_array_equal(out["sum"], np.arange(10))
+  calls.clear()
+  mesh = sharding.make_mesh()
+  out = sharding.map_batches(fn, x, 4, mesh)
+  assert calls == [((4, 1), 4)] * 3  # split over the four test devices
+  np.testing.assert_array_equal(out["sum"], np.arange(10))
+  with pytest.raises(ValueError, match="not divisible"):
+    sharding.map_batches(fn, x, 6, mesh)
+  with pytest.raises(ValueError, match="no rows"):
+    sharding.map_batches(fn, x[:0], 4)

@@ -29,7 +29,7 @@ import ml_collections
 import numpy as np
 from sklearn import covariance
 
-from mlts import latent
+from mlts import latent, sharding
 from mlts.data import windows as windows_lib
 from mlts.diffusion import process as process_lib
 from mlts.diffusion import samplers
@@ -90,16 +90,8 @@ def make_window_fn(process: Process, noise_fn_of: Callable, config: ml_collectio
 def run_windows(fn: Callable, params, windows: np.ndarray, batch_size: int, key: jax.Array
                 ) -> tuple[np.ndarray, np.ndarray]:
   """Applies `fn` in fixed batches (the last one padded); batch b uses fold_in(key, b)."""
-  out_hat, out_z = [], []
-  for b, begin in enumerate(range(0, windows.shape[0], batch_size)):  # batches, not samples
-    chunk = windows[begin:begin + batch_size]
-    short = batch_size - chunk.shape[0]
-    if short:
-      chunk = np.concatenate([chunk, np.repeat(chunk[-1:], short, axis=0)], axis=0)
-    x_hat, z = jax.device_get(fn(params, jnp.asarray(chunk), jax.random.fold_in(key, b)))
-    out_hat.append(x_hat[:batch_size - short])
-    out_z.append(z[:batch_size - short])
-  return np.concatenate(out_hat), np.concatenate(out_z)
+  return sharding.map_batches(lambda chunk, b: fn(params, chunk, jax.random.fold_in(key, b)),
+                              windows, batch_size)
 
 
 class LatentReference:

@@ -62,16 +62,9 @@ def make_scorer(config: ml_collections.ConfigDict, *, batch_size: int = 256,
       raise ValueError("no windows to score")
     gen_vars = {"params": state.gen.params, "batch_stats": state.gen.batch_stats}
     disc_vars = {"params": state.disc.params, "batch_stats": state.disc.batch_stats}
-    chunks = []
-    for b, begin in enumerate(range(0, x.shape[0], batch_size)):  # batches, not samples
-      chunk = x[begin:begin + batch_size]
-      short = batch_size - chunk.shape[0]
-      if short:
-        chunk = np.concatenate([chunk, np.repeat(chunk[-1:], short, axis=0)], axis=0)
-      out = jax.device_get(jitted(gen_vars, disc_vars, sharding.put_batch(chunk, mesh),
-                                  jax.random.fold_in(key, b)))
-      chunks.append({k: v[:batch_size - short] for k, v in out.items()})
-    result = {k: np.concatenate([c[k] for c in chunks], axis=0) for k in chunks[0]}
+    result = sharding.map_batches(
+        lambda chunk, b: jitted(gen_vars, disc_vars, chunk, jax.random.fold_in(key, b)),
+        x, batch_size, mesh)
     for k in ("R", "D", "z_norm", "z_sample_norm", "mu"):
       result[k] = result[k].astype(np.float64)
     return result
