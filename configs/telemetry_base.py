@@ -73,7 +73,7 @@ def get_config(spacecraft: str = "smap", study: str = "generation",
       kde_bandwidth="cv", eigen_components=8, eigen_neighbors=10, threshold_quantile=0.95))
   if variant == "quick":
     config.diffusion.num_steps = 200
-    config.training.num_steps = 3000
+    config.training.num_steps = 2000
     config.training.checkpoint_every = 1000
     config.vaegan.gen_hidden = config.vaegan.disc_hidden = (16, 32, 64, 128, 256)
     vt.num_steps = 400
@@ -86,7 +86,7 @@ def get_config(spacecraft: str = "smap", study: str = "generation",
     config.metrics.discriminative_steps = 1000
     config.metrics.predictive_steps = 1000
     config.embedding.steps = 800
-    config.tstr_max_windows = 1500
+    config.tstr_max_windows = 1000
     config.similarity.num_synthetic = 200
     config.similarity.num_reference = 300
     config.imputation.num_windows = 256

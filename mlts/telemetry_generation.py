@@ -80,6 +80,13 @@ def nearest_similarity(fake: np.ndarray, reference: np.ndarray, *, band: int) ->
     fake: [M, L] univariate windows.
     reference: [N, L].
     band: Sakoe–Chiba radius of DTW.
+
+  Returns:
+    `nn_<measure>` for euclidean, dtw, cid (lower = closer), pearson and cosine
+    (higher = closer). Pearson (cosine) is undefined for a constant (all-zero)
+    window, common in telemetry: the closest defined pair is taken, the mean is
+    over the fake windows that have one, and `nn_<measure>_defined` gives the
+    fraction of fake windows that do.
   """
   m, n = fake.shape[0], reference.shape[0]
   x = np.repeat(fake, n, axis=0)
@@ -90,7 +97,13 @@ def nearest_similarity(fake: np.ndarray, reference: np.ndarray, *, band: int) ->
                          ("cid", generative.cid, np.min),
                          ("pearson", generative.pearson, np.max),
                          ("cosine", generative.cosine, np.max)):
-    out[f"nn_{name}"] = float(np.mean(best(np.asarray(fn(x, y)).reshape(m, n), axis=1)))
+    values = np.asarray(fn(x, y)).reshape(m, n)
+    defined = ~np.all(np.isnan(values), axis=1)  # only pearson / cosine have NaN pairs
+    nearest = best(np.where(np.isnan(values), -np.inf if best is np.max else np.inf, values),
+                   axis=1)
+    out[f"nn_{name}"] = float(np.mean(nearest[defined])) if defined.any() else float("nan")
+    if name in ("pearson", "cosine"):
+      out[f"nn_{name}_defined"] = float(np.mean(defined))
   return out
 
 
@@ -330,6 +343,12 @@ def markdown(results: dict[str, Any]) -> str:
            "|---|" + "---|" * len(COLUMNS)]
   for name, row in r["generation"].items():
     lines.append(f"| {name} | " + " | ".join(_fmt(row.get(k)) for k, _ in COLUMNS) + " |")
+  defined = {name: (row.get("nn_pearson_defined"), row.get("nn_cosine_defined"))
+             for name, row in r["generation"].items()}
+  if any(v is not None and v < 1.0 for pair in defined.values() for v in pair):
+    lines += ["", "NN pearson / cos: mean over the windows of a set that are not constant "
+              "(not all zero); fraction of such windows: " + ", ".join(
+                  f"{name} {_fmt(p)} / {_fmt(c)}" for name, (p, c) in defined.items()) + "."]
   lines += ["", "## Imputation of a masked block (held-out windows)", "",
             "| method | MSE ↓ | MAE ↓ | CRPS ↓ |", "|---|---|---|---|"]
   for name, row in r["imputation"].items():

@@ -80,6 +80,19 @@ def test_nearest_similarity_finds_the_copy():
   assert sim["nn_pearson"] == pytest.approx(1.0) and sim["nn_cosine"] == pytest.approx(1.0)
   far = telemetry_generation.nearest_similarity(rng.normal(size=(2, 16)), reference, band=3)
   assert far["nn_euclidean"] > 1.0 and far["nn_pearson"] < 1.0
+  assert sim["nn_pearson_defined"] == far["nn_pearson_defined"] == 1.0
+
+
+def test_nearest_similarity_skips_constant_windows_for_pearson():
+  rng = np.random.default_rng(1)
+  reference = np.concatenate([np.zeros((1, 16)), np.full((1, 16), 0.5), rng.normal(size=(4, 16))])
+  fake = np.stack([reference[2], np.full(16, 0.5)])  # a copy, and a flat window
+  sim = telemetry_generation.nearest_similarity(fake, reference, band=3)
+  # Pearson: only the copy has a defined pair; it is perfectly correlated with its original.
+  assert sim["nn_pearson"] == pytest.approx(1.0) and sim["nn_pearson_defined"] == 0.5
+  # Cosine: the flat window has norm > 0, and matches the 0.5 reference window exactly.
+  assert sim["nn_cosine"] == pytest.approx(1.0) and sim["nn_cosine_defined"] == 1.0
+  assert sim["nn_euclidean"] == pytest.approx(0.0, abs=1e-12)
 
 
 def test_latent_scorer_ranks_a_shifted_set_higher():
