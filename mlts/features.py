@@ -48,6 +48,7 @@ import numpy as np  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from mlts.checks import finite_array  # noqa: E402
+from mlts.metrics import generative  # noqa: E402
 
 # Level of the highest-density regions used for the direction of a differing feature.
 HDR_MASS = 0.95
@@ -78,48 +79,6 @@ def _pair(real, fake) -> tuple[np.ndarray, np.ndarray]:
 
 # --------------------------------------------------------------------------
 # Two-sample tests.
-
-
-def _mmd_permutation(x: np.ndarray, y: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
-  """Unbiased 1-D RBF MMD² and its permutation p-value.
-
-  Args:
-    x: [n_x] first sample.
-    y: [n_y] second sample.
-    labels: [P, n_x + n_y] 0/1 float rows, each a random relabelling with n_x ones.
-
-  Returns:
-    (MMD², p-value), p = (1 + #{permuted MMD² >= observed}) / (1 + P).
-  """
-  z = np.concatenate([x, y])
-  n, n_x, n_y = z.size, x.size, y.size
-  dist = np.abs(z[:, None] - z[None, :])
-  pairs = dist[np.triu_indices(n, 1)]
-  sigma = np.median(pairs)  # median heuristic: σ = median pairwise distance.
-  if sigma <= 0:  # more than half the pairs tie: use the mean over the distinct pairs.
-    positive = pairs[pairs > 0]
-    sigma = positive.mean() if positive.size else 1.0
-  sigma2 = sigma ** 2
-  d2 = dist ** 2
-  k = np.exp(-d2 / (2.0 * sigma2))
-  np.fill_diagonal(k, 0.0)  # the unbiased estimator drops the i == j terms.
-  total = k.sum()
-
-  def statistic(s: np.ndarray) -> np.ndarray:
-    """MMD² for each row of the [P, n] 0/1 matrix `s` (1 marks the x side)."""
-    ks = s @ k  # [P, n]
-    xx = np.einsum("pn,pn->p", ks, s)
-    xy = ks.sum(axis=1) - xx
-    yy = total - 2.0 * ks.sum(axis=1) + xx
-    return xx / (n_x * (n_x - 1)) + yy / (n_y * (n_y - 1)) - 2.0 * xy / (n_x * n_y)
-
-  observed_labels = np.zeros((1, n))
-  observed_labels[0, :n_x] = 1.0
-  observed = float(statistic(observed_labels)[0])
-  permuted = statistic(labels)
-  # A tiny tolerance so that permutations equal to the observed value up to rounding count.
-  count = int(np.sum(permuted >= observed - 1e-12 * max(abs(observed), 1e-12)))
-  return observed, (1.0 + count) / (1.0 + labels.shape[0])
 
 
 def two_sample_tests(real, fake, *, num_permutations: int = 200, seed: int = 0) -> dict:
@@ -161,7 +120,8 @@ def two_sample_tests(real, fake, *, num_permutations: int = 200, seed: int = 0) 
   mmd = np.empty(real.shape[1])
   mmd_p = np.empty(real.shape[1])
   for d in range(real.shape[1]):
-    mmd[d], mmd_p[d] = _mmd_permutation(sub_r[:, d], sub_f[:, d], labels)
+    mmd[d], mmd_p[d] = generative.mmd_permutation_test(sub_r[:, d], sub_f[:, d],
+                                                        labels=labels)
   return {"ks_stat": np.asarray(ks.statistic, np.float64),
           "ks_p": np.asarray(ks.pvalue, np.float64), "mmd": mmd, "mmd_p": mmd_p}
 

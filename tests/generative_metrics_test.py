@@ -181,6 +181,33 @@ def test_mmd_same_near_zero_shifted_positive():
     gm.mmd_rbf(np.zeros((5, 2)), np.zeros((5, 2)))
 
 
+def test_mmd_permutation_test_statistic_and_p_values():
+  rng = _rng(11)
+  x, y = rng.normal(size=(15, 3)), rng.normal(0.5, 1.0, size=(12, 3))
+  h = gm.median_distance(np.concatenate([x, y]))
+  mmd2, _ = gm.mmd_permutation_test(x, y, num_permutations=10)
+  assert mmd2 == pytest.approx(gm.mmd_rbf(x, y, bandwidth=h), rel=1e-10)
+  # 1-D input is one feature; a shift is detected, equal distributions are not.
+  a, b = rng.normal(size=200), rng.normal(size=200)
+  _, p_same = gm.mmd_permutation_test(a, b, num_permutations=200, seed=1)
+  _, p_shift = gm.mmd_permutation_test(a, b + 0.5, num_permutations=200, seed=1)
+  assert p_same > 0.05 and p_shift == pytest.approx(1 / 201)
+  # Shared relabellings give the same answer as the seed that drew them.
+  order = np.random.default_rng(3).random((50, 400)).argsort(axis=1)
+  labels = (order < 200).astype(np.float64)
+  assert gm.mmd_permutation_test(a, b, labels=labels) == \
+      gm.mmd_permutation_test(a, b, num_permutations=50, seed=3)
+  # Over many equal-distribution pairs the p-value is about uniform: P(p <= 0.1) ~ 0.1.
+  ps = [gm.mmd_permutation_test(rng.normal(size=30), rng.normal(size=30), num_permutations=99,
+                                seed=s)[1] for s in range(200)]
+  assert 0.03 < np.mean(np.asarray(ps) <= 0.1) < 0.18
+  with pytest.raises(ValueError, match="labels must be"):
+    gm.mmd_permutation_test(a, b, labels=labels[:, :10])
+  # Mostly repeated points: σ falls back to the mean positive distance, never 0.
+  assert gm.median_distance(np.r_[np.zeros((9, 1)), np.ones((1, 1))]) == 1.0
+  assert gm.median_distance(np.zeros((4, 2))) == 1.0
+
+
 # --------------------------------------------------------------------------
 # Inception score.
 

@@ -38,6 +38,7 @@ import numpy as np
 from mlts import checks
 from mlts.diffusion import basis as basis_lib
 from mlts.diffusion import schedules
+from mlts.metrics import generative
 
 THRESHOLDS = ("snr", "gaussianity", "fixed")
 
@@ -210,32 +211,11 @@ def gaussianity_threshold(train_windows, sched: schedules.Schedule, basis, confi
     gmm = mixture.GaussianMixture(int(config.gaussianity_components), covariance_type="diag",
                                   random_state=0).fit(xt[:half])
     samples = gmm.sample(flat.shape[0] - half)[0]
-    if mmd_permutation_pvalue(xt[half:], samples, rng) > config.gaussianity_level:
+    _, p_value = generative.mmd_permutation_test(xt[half:], samples,
+                                                 seed=int(rng.integers(2 ** 31)))
+    if p_value > config.gaussianity_level:
       return float(t)
   return float(sched.t_max)
-
-
-def mmd_permutation_pvalue(x: np.ndarray, y: np.ndarray, rng: np.random.Generator,
-                           num_permutations: int = 200) -> float:
-  """p-value of the biased RBF-MMD² (median-heuristic bandwidth) under permutations."""
-  z = np.concatenate([x, y])
-  sq = np.sum(z ** 2, axis=1)
-  d2 = np.maximum(sq[:, None] + sq[None, :] - 2 * z @ z.T, 0.0)
-  bandwidth = np.median(d2[np.triu_indices_from(d2, 1)])
-  k = np.exp(-d2 / max(bandwidth, 1e-12))
-  n = x.shape[0]
-
-  def mmd(labels):
-    wx = labels / labels.sum()
-    wy = (1 - labels) / (1 - labels).sum()
-    w = wx - wy
-    return float(w @ k @ w)
-
-  labels = np.zeros(z.shape[0])
-  labels[:n] = 1
-  observed = mmd(labels)
-  count = sum(mmd(rng.permutation(labels)) >= observed for _ in range(num_permutations))
-  return (count + 1) / (num_permutations + 1)
 
 
 # ----------------------------------------------------------------------------
