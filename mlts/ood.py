@@ -41,7 +41,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from mlts import latent, telemetry_models
+from mlts import latent, plots, telemetry_models
 from mlts.diffusion import basis as basis_lib
 
 OTHER = {"smap": "msl", "msl": "smap"}
@@ -144,8 +144,14 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
 
   eig = latent.LaplacianEigenmap(2, int(sc.eigen_neighbors)).fit(embedded["diffusion latent"]
                                                                   ["train"])
-  _eigenmap_figure(os.path.join(workdir, "eigenmap.png"), eig, embedded["diffusion latent"],
-                   data.spacecraft, other_name)
+  emb, name = embedded["diffusion latent"], data.spacecraft.upper()
+  plots.eigenmap_scatter(
+      os.path.join(workdir, "eigenmap.png"), eig,
+      {f"{name} training": (emb["train"], "0.6"),
+       f"{name} normal (test)": (emb["test normal"], "tab:blue"),
+       f"{name} anomalous (test)": (emb["anomalous"], "tab:red"),
+       f"{other_name.upper()} normal (test)": (emb["cross-spacecraft"], "tab:green")},
+      title="Laplacian eigenmap of the diffusion latent")
   results = {
       "spacecraft": data.spacecraft, "other": other_name, "window": int(dc.window),
       "counts": {k: int(v.shape[0]) for k, v in sets.items()},
@@ -179,27 +185,3 @@ def markdown(results: dict[str, Any]) -> str:
                      f"{m['fpr_at_95tpr']:.3f} | {m['f1']:.3f} | {m['accuracy']:.3f} |")
     lines.append("")
   return "\n".join(lines)
-
-
-def _eigenmap_figure(path: str, eig: latent.LaplacianEigenmap, emb: dict[str, np.ndarray],
-                     name: str, other: str) -> None:
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-
-  fig, ax = plt.subplots(figsize=(6.5, 5.5))
-  style = {"train": ("0.6", f"{name.upper()} training"),
-           "test normal": ("tab:blue", f"{name.upper()} normal (test)"),
-           "anomalous": ("tab:red", f"{name.upper()} anomalous (test)"),
-           "cross-spacecraft": ("tab:green", f"{other.upper()} normal (test)")}
-  for key, (colour, label) in style.items():
-    if emb[key].shape[0]:
-      e = eig.transform(emb[key])
-      ax.scatter(e[:, 0], e[:, 1], s=4, c=colour, label=label, alpha=0.6)
-  ax.set_xlabel("eigenmap 1")
-  ax.set_ylabel("eigenmap 2")
-  ax.set_title("Laplacian eigenmap of the diffusion latent")
-  ax.legend(markerscale=3, fontsize=8)
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)

@@ -126,3 +126,28 @@ def score_comparison(path: str, traces: dict, labels: np.ndarray, *, title: str 
   fig.tight_layout()
   fig.savefig(path, dpi=90)
   plt.close(fig)
+
+
+def eigenmap_scatter(path: str, eig, groups: dict, *, title: str) -> None:
+  """Scatter of a fitted 2-D Laplacian eigenmap, one colour per group of points.
+
+  Args:
+    path: PNG file to write.
+    eig: a fitted `latent.LaplacianEigenmap` with 2 components; new points go
+      through its Nyström extension (`transform`).
+    groups: label -> (points [N, D], matplotlib colour), drawn in order; empty
+      groups are skipped.
+    title: the figure title.
+  """
+  fig, ax = plt.subplots(figsize=(6.5, 5.5))
+  for label, (x, colour) in groups.items():
+    if x.shape[0]:
+      e = eig.transform(x)
+      ax.scatter(e[:, 0], e[:, 1], s=4, c=colour, label=label, alpha=0.6)
+  ax.set_xlabel("eigenmap 1")
+  ax.set_ylabel("eigenmap 2")
+  ax.set_title(title)
+  ax.legend(markerscale=3, fontsize=8)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)

@@ -49,7 +49,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from mlts import features, latent, telemetry_models
+from mlts import features, latent, plots, telemetry_models
 from mlts.diffusion import basis as basis_lib
 from mlts.diffusion import experiment as diffusion_experiment
 from mlts.metrics import embedding, generative, temporal
@@ -280,9 +280,13 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
       if anomalous.shape[0] else np.zeros((0, real_feats.shape[1]))
   full_name = f"diffusion[{config.variants[0]}]"
   eig = latent.LaplacianEigenmap(n_components=2, n_neighbors=10).fit(real_feats)
-  _eigenmap_figure(os.path.join(workdir, "eigenmap.png"), eig, real_feats,
-                   {"held-out real": embedded[REAL][0], full_name: embedded[full_name][0],
-                    "β-VAEGAN": embedded["β-VAEGAN"][0], "anomalous (test)": anom_feats})
+  plots.eigenmap_scatter(
+      os.path.join(workdir, "eigenmap.png"), eig,
+      {"real (reference)": (real_feats, "0.6"), REAL: (embedded[REAL][0], "tab:blue"),
+       full_name: (embedded[full_name][0], "tab:orange"),
+       "β-VAEGAN": (embedded["β-VAEGAN"][0], "tab:green"),
+       "anomalous (test)": (anom_feats, "tab:red")},
+      title="Laplacian eigenmap of the channel-classifier embedding")
   names = [f"dct{k}" for k in range(real_latent.shape[1])]
   char = features.characterize(real_latent, embedded[full_name][1], seed=config.seed,
                                names=names)
@@ -356,27 +360,3 @@ def markdown(results: dict[str, Any]) -> str:
   lines += ["", f"Feature types of the diffusion latent (real vs first variant): "
             f"{r['feature_types']}", ""]
   return "\n".join(lines)
-
-
-def _eigenmap_figure(path: str, eig: latent.LaplacianEigenmap, real: np.ndarray,
-                     groups: dict[str, np.ndarray]) -> None:
-  """Scatter of the 2-D Laplacian eigenmap: the reference windows and the Nyström groups."""
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-
-  fig, ax = plt.subplots(figsize=(6.5, 5.5))
-  emb = eig.transform(real)
-  ax.scatter(emb[:, 0], emb[:, 1], s=4, c="0.6", label="real (reference)")
-  for (name, x), colour in zip(groups.items(), ("tab:blue", "tab:orange", "tab:green",
-                                                 "tab:red")):
-    if x.shape[0]:
-      e = eig.transform(x)
-      ax.scatter(e[:, 0], e[:, 1], s=4, c=colour, label=name, alpha=0.6)
-  ax.set_xlabel("eigenmap 1")
-  ax.set_ylabel("eigenmap 2")
-  ax.set_title("Laplacian eigenmap of the channel-classifier embedding")
-  ax.legend(markerscale=3, fontsize=8)
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)

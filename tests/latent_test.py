@@ -279,3 +279,15 @@ def test_validation_threshold_false_positive_rate():
     latent.validation_threshold(fresh, quantile=1.5)
   with pytest.raises(ValueError, match="non-finite"):
     latent.ood_report([0.0, np.nan], [1.0])
+
+
+def test_eigenmap_scatter_draws_every_non_empty_group(tmp_path):
+  from mlts import plots
+  rng = np.random.default_rng(5)
+  train = np.concatenate([rng.normal(-3, 0.3, (40, 3)), rng.normal(3, 0.3, (40, 3))])
+  eig = latent.LaplacianEigenmap(n_components=2, n_neighbors=8).fit(train)
+  path = tmp_path / "eig.png"
+  plots.eigenmap_scatter(str(path), eig, {"train": (train, "0.6"),
+                                          "new": (rng.normal(3, 0.3, (5, 3)), "tab:red"),
+                                          "none": (np.zeros((0, 3)), "tab:blue")}, title="t")
+  assert path.stat().st_size > 1000 and path.read_bytes()[:4] == b"\x89PNG"
