@@ -66,7 +66,8 @@ def get_config(spacecraft: str = "smap", study: str = "generation",
   config.similarity = ml_collections.ConfigDict(dict(
       num_synthetic=500, num_reference=1000, band=8))  # DTW Sakoe–Chiba radius
   config.imputation = ml_collections.ConfigDict(dict(
-      num_windows=512, fraction=0.25, members=10, vaegan_iterations=10))
+      num_windows=512, fraction=0.25, members=10, vaegan_iterations=10,
+      resample=5))  # RePaint repeats of the diffusion imputation (samplers.impute)
   # OOD study.
   config.max_windows = 2000  # per set (training fit, validation, test normal, OOD)
   config.scores = ml_collections.ConfigDict(dict(
@@ -136,6 +137,7 @@ def get_config(spacecraft: str = "smap", study: str = "generation",
     config.similarity.num_reference = 16
     config.imputation.num_windows = 16
     config.imputation.members = 2
+    config.imputation.resample = 2
     config.imputation.vaegan_iterations = 2
     config.max_windows = 64
     config.scores.kde_bandwidth = "scott"

@@ -267,7 +267,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   for v, m in models.items():
     imputation[f"diffusion[{v}]"] = imputation_metrics(target, telemetry_models.diffusion_impute(
         m, target, known, jax.random.fold_in(key, 400), members=int(ic.members), steps=s.steps,
-        batch=s.batch), known)
+        batch=s.batch, resample=int(ic.resample)), known)
   imputation["β-VAEGAN"] = imputation_metrics(target, telemetry_models.vaegan_impute(
       config, vstate, target, known, iterations=int(ic.vaegan_iterations), batch=s.batch,
       mesh=mesh)[None], known)

@@ -217,7 +217,7 @@ def diffusion_reconstruct(m: DiffusionModel, x01: np.ndarray, detector_config, k
 
 
 def diffusion_impute(m: DiffusionModel, x01: np.ndarray, known: np.ndarray, key: jax.Array, *,
-                     members: int, steps: int, batch: int) -> np.ndarray:
+                     members: int, steps: int, batch: int, resample: int = 1) -> np.ndarray:
   """Ensemble [members, N, L, C] of imputations (`samplers.impute`), [0, 1] units.
 
   Args:
@@ -228,11 +228,12 @@ def diffusion_impute(m: DiffusionModel, x01: np.ndarray, known: np.ndarray, key:
     members: ensemble size S.
     steps: reverse ODE steps.
     batch: windows per jitted batch.
+    resample: RePaint repeats per step (`samplers.impute`).
   """
   noise_fn = m.noise_fn
-  fill = m.compiled(("impute", steps), lambda: jax.jit(
+  fill = m.compiled(("impute", steps, resample), lambda: jax.jit(
       lambda x, k_mask, k: samplers.impute(m.process, noise_fn, m.stats, k, x, k_mask,
-                                           num_steps=steps)))
+                                           num_steps=steps, resample=resample)))
   both = np.concatenate([2.0 * x01 - 1.0, known], axis=-1).astype(np.float32)
   c = x01.shape[-1]
   out = []

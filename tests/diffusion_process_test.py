@@ -408,3 +408,43 @@ def test_impute_with_attenuation_stays_bounded_and_matches_the_isotropic_process
     cond = m[4:] + (xs[:, :4] - m[:4]) @ np.linalg.solve(s[:4, :4], s[:4, 4:])
     err[attenuate] = np.mean((filled[:, 4:] - cond) ** 2)
   assert err[True] == pytest.approx(err[False], rel=0.05)
+
+
+def _impute_error(proc, mu, sigma, resample, num_steps=20):
+  """Mean squared error of imputed steps 4..7 against the Gaussian regression on steps 0..3."""
+  train = sample_data(proc, mu, sigma, 20000, seed=4)
+  stats = process.data_stats(proc, train)
+  x = jnp.asarray(sample_data(proc, mu, sigma, 500, seed=6))
+  known = jnp.zeros((1, L, C)).at[:, :4].set(1.0)
+  filled = np.asarray(samplers.impute(proc, exact_noise_fn(proc, mu, sigma), stats,
+                                      jax.random.key(0), x, known, num_steps=num_steps,
+                                      resample=resample)).reshape(500, -1)
+  xs = np.asarray(x).reshape(500, -1)
+  np.testing.assert_array_equal(filled[:, :4], xs[:, :4])
+  flat = train.reshape(train.shape[0], -1)
+  m, s = flat.mean(axis=0), np.cov(flat, rowvar=False)
+  reg = np.linalg.solve(s[:4, :4], s[:4, 4:])
+  cond = m[4:] + (xs[:, :4] - m[:4]) @ reg
+  cond_var = np.trace(s[4:, 4:] - s[4:, :4] @ reg) / 4
+  return np.mean((filled[:, 4:] - cond) ** 2), cond_var
+
+
+def test_impute_resampling_follows_the_known_part():
+  """A posterior draw is off the conditional mean by the conditional variance on average.
+
+  Plain replacement misses it by 1.46× here (0.308 against 0.211); five RePaint
+  repeats bring it to 1.08×. With attenuation and a nearly determined unknown
+  part (conditional variance 0.013 against a prior spread of 0.24) both stay
+  far off (0.35, then 0.31): replacement only starts at t*.
+  """
+  proc = make("ddpm", attenuate=False)
+  mu, sigma = gaussian_data(2)
+  (err1, cond_var), (err5, _) = (_impute_error(proc, mu, sigma, u) for u in (1, 5))
+  assert err5 < 0.8 * err1 and err5 < 1.2 * cond_var < err1
+  proc = make("ddpm")
+  mu = np.random.default_rng(7).normal(size=N_COMP) * 0.5
+  sigma = np.diag(np.r_[np.linspace(1.0, 0.3, 4), np.full(4, 1e-3)] ** 2)
+  assert _impute_error(proc, mu, sigma, 5)[0] < 0.95 * _impute_error(proc, mu, sigma, 1)[0]
+  with pytest.raises(ValueError, match="resample"):
+    samplers.impute(proc, lambda x, t: x, None, jax.random.key(0), jnp.zeros((1, L, C)),
+                    jnp.ones((1, L, C)), resample=0)

@@ -38,9 +38,15 @@ Stochastic (exact only for the isotropic process, γ ≡ 1, which they check):
 `sample_ddpm` (ancestral, discrete DDPM) and `sample_sde` (Euler–Maruyama with
 an optional Langevin corrector: predictor–corrector, Song et al. 2021).
 
-`impute` fills the unknown part of windows by replacement (RePaint without
-resampling): after every reverse step the known part is replaced by a fresh
-forward sample of the known values at the new time. With attenuation the
+`impute` fills the unknown part of windows by replacement (RePaint, Lugmayr
+et al. 2022): after every reverse step the known part is replaced by a fresh
+forward sample of the known values at the new time, optionally with RePaint's
+resampling (`resample` = U: each such step is redone U times from the result
+re-noised back to t). Plain replacement (U = 1) noises the known part
+independently of the generated one, so the generated part follows it only
+loosely: on a correlated Gaussian with the exact predictor (20 steps) the
+error against the conditional mean was 1.46× the conditional variance (the
+value of an exact posterior draw), 1.08× with U = 5. With attenuation the
 replacement starts at t*: splicing known and generated steps puts energy on I
 that the data does not have (a step edge in a flat telemetry window is
 broadband), and the phase-2 flow stretches I by up to 1/γ_T, so spliced
@@ -340,7 +346,8 @@ def sample_sde(process: Process, noise_fn: NoiseFn, key: jax.Array, num: int,
 
 
 def impute(process: Process, noise_fn: NoiseFn, stats: DataStats, key: jax.Array, x_known,
-           known_mask, *, num_steps: int = 100, solver: str = "ddim", tail: str = "gaussian"):
+           known_mask, *, num_steps: int = 100, solver: str = "ddim", tail: str = "gaussian",
+           resample: int = 1):
   """Conditional generation by replacement: fills where `known_mask` is 0.
 
   Args:
@@ -351,10 +358,16 @@ def impute(process: Process, noise_fn: NoiseFn, stats: DataStats, key: jax.Array
     num_steps: reverse steps.
     solver: 'ddim' or 'heun' for the unknown part.
     tail: the predictor on the attenuated components after t*, as `sample_ode`.
+    resample: U >= 1, RePaint's resampling: every step that replaces is done U
+      times, the U − 1 repeats each starting from the result re-noised back to t
+      by the forward transition, so the generated part can follow the known one.
+      U = 1 is plain replacement; cost grows about U-fold on those steps.
 
   Returns:
     [B, L, C] windows equal to x_known where observed.
   """
+  if int(resample) < 1:
+    raise ValueError(f"resample must be >= 1, got {resample}")
   batch = x_known.shape[0]
   known_mask = jnp.broadcast_to(jnp.asarray(known_mask, x_known.dtype), x_known.shape)
   k_prior, k_fwd = jax.random.split(key)
@@ -368,13 +381,34 @@ def impute(process: Process, noise_fn: NoiseFn, stats: DataStats, key: jax.Array
   # With attenuation, replacement waits for phase 1 (t <= t*): see the module docstring.
   attenuated = jnp.any(process.mask > 0)
 
-  def body(x, inputs):
-    t, t_next, k = inputs
+  def step_and_replace(x, t, t_next, k):
     x = step(process, noise_fn, x, t, t_next)
     tb = jnp.full((batch,), t_next, float)
     known_t = process_lib.q_sample(process, x_known, tb, jax.random.normal(k, x.shape))
     replace = jnp.logical_or(~attenuated, t_next <= process.t_star) * known_mask
-    return replace * known_t + (1 - replace) * x, None
+    return replace * known_t + (1 - replace) * x
+
+  def renoise(x, t_next, t, k):
+    """x_{t_next} -> x_t by the forward transition, per component in basis U."""
+    _, a_n, s_n, _ = _coeffs(process, t_next, batch)
+    _, a_t, s_t, _ = _coeffs(process, t, batch)
+    ratio = a_t / a_n
+    scale = jnp.sqrt(jnp.maximum(s_t ** 2 - (ratio * s_n) ** 2, 0.0))
+    c = basis_lib.to_basis(x, process.basis)
+    return basis_lib.from_basis(ratio * c + scale * jax.random.normal(k, c.shape),
+                                process.basis)
+
+  def body(x, inputs):
+    t, t_next, k = inputs
+    x = step_and_replace(x, t, t_next, k)
+    repeats = jnp.where(jnp.logical_or(~attenuated, t_next <= process.t_star),
+                        int(resample) - 1, 0)
+
+    def again(u, x):
+      k_noise, k_known = jax.random.split(jax.random.fold_in(k, u + 1))
+      return step_and_replace(renoise(x, t_next, t, k_noise), t, t_next, k_known)
+
+    return jax.lax.fori_loop(0, repeats, again, x), None
 
   n = times.shape[0] - 1
   x, _ = jax.lax.scan(body, x, (times[:-1], times[1:], jax.random.split(k_fwd, n)))
