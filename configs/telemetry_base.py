@@ -74,7 +74,7 @@ def get_config(spacecraft: str = "smap", study: str = "generation",
       kde_bandwidth="cv", eigen_components=8, eigen_neighbors=10, threshold_quantile=0.95))
   if variant == "quick":
     config.diffusion.num_steps = 200
-    config.training.num_steps = 2000
+    config.training.num_steps = 1600
     config.training.checkpoint_every = 1000
     config.vaegan.gen_hidden = config.vaegan.disc_hidden = (16, 32, 64, 128, 256)
     vt.num_steps = 400
@@ -88,9 +88,10 @@ def get_config(spacecraft: str = "smap", study: str = "generation",
     config.metrics.predictive_steps = 1000
     config.embedding.steps = 800
     config.tstr_max_windows = 1000
+    config.tstr.epochs = 10
     config.similarity.num_synthetic = 200
     config.similarity.num_reference = 300
-    config.imputation.num_windows = 256
+    config.imputation.num_windows = 128
     config.imputation.members = 4
     config.max_windows = 1000
     config.scores.kde_bandwidth = "scott"

@@ -70,6 +70,16 @@ def test_imputation_metrics_on_a_hand_case():
   assert one["crps"] == pytest.approx(one["mae"])  # one member: CRPS = MAE
 
 
+def test_embedding_metrics_do_not_depend_on_the_embedding_scale():
+  rng = np.random.default_rng(2)
+  real, fake = rng.normal(size=(60, 4)), rng.normal(0.5, 1.0, size=(50, 4))
+  base = telemetry_generation.embedding_metrics(real, fake, prefix="", seed=0, with_support=True)
+  scaled = telemetry_generation.embedding_metrics(1e3 * real, 1e3 * fake, prefix="", seed=0,
+                                                  with_support=True)
+  assert scaled == pytest.approx(base, rel=1e-6)
+  assert base["fid"] > 0.5  # the shift of 0.5 in four coordinates: FID ≈ 4 × 0.25 = 1
+
+
 def test_nearest_similarity_finds_the_copy():
   rng = np.random.default_rng(0)
   reference = rng.normal(size=(12, 16))
