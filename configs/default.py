@@ -12,10 +12,12 @@ from mlts.cognos import gwnr, postprocess
 
 def get_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
+  config.experiment = "detector"  # the study (mlts.studies.available())
   config.seed = 0  # root seed: parameters, batch order and the random baseline derive from it
+  config.resume_mismatch = "error"  # rerun into a workdir made with another config: error | allow
 
   config.data = data = ml_collections.ConfigDict()
-  data.dataset = "synthetic"  # smap | msl | synthetic
+  data.dataset = "synthetic"  # smap | msl | synthetic | csv (own files: configs/csv.py)
   data.features = "telemetry"  # NASA columns: telemetry (column 0 only) | all (25 / 55 columns)
   data.include_p2 = False  # SMAP: include channel P-2 (left out of the usual benchmark)
   data.channels = ""  # comma-separated subset of channels; empty = all of the spacecraft
@@ -127,6 +129,7 @@ def get_nasa_config(dataset: str, variant: str = "") -> ml_collections.ConfigDic
 
 def add_cognos_ablation(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """Adds the COGNOS ablation grid: every backbone x {MSE, GWNR} x {none, ARKS, MA, LP}."""
+  config.experiment = "cognos_ablation"
   config.ablation = ml_collections.ConfigDict()
   config.ablation.backbones = ("lstm_ae", "dlinear", "modern_tcn", "transformer")  # trained
   config.ablation.losses = ("mse", "gwnr")  # training losses

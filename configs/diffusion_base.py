@@ -1,4 +1,4 @@
-"""Shared configuration of the diffusion detector (`mlts/diffusion/experiment.py`).
+"""Shared configuration of the diffusion detector (`mlts/studies/diffusion.py`).
 
 configs/diffusion_smap.py, diffusion_msl.py and diffusion_synthetic.py call
 `get_config(dataset, variant)`:
@@ -16,12 +16,12 @@ from mlts.diffusion import detector, process
 
 def get_config(dataset: str = "smap", variant: str = "") -> ml_collections.ConfigDict:
   config = default.get_config()  # data, optimizer, postprocess, eval sections as every detector
-  config.experiment = "diffusion"  # pipeline.run dispatches on this
+  config.experiment = "diffusion"  # the study (mlts.studies)
   config.data.dataset = dataset
   config.data.window = 128
   config.data.stride = 8
   config.data.eval_stride = 32
-  # Ablation variants trained and reported side by side (mlts.diffusion.experiment.VARIANTS).
+  # Ablation variants trained and reported side by side (mlts.diffusion.trainer.VARIANTS).
   config.variants = ("full", "no_gamma", "no_reg", "time_basis")
   config.diffusion = process.default_config()
   config.network = net = ml_collections.ConfigDict()

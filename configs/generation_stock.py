@@ -1,12 +1,12 @@
-"""Generation benchmark 'stock' (length 24) with the diffusion model (mlts/generation.py).
+"""Generation benchmark 'stock' (length 24) with the diffusion model (mlts/studies/generation.py).
 
   python -m experiments.main --config=configs/generation_stock.py:quick --workdir=runs/gen_stock
 
 '' = the published protocol's sizes (one GPU), 'quick' = CPU minutes, 'tiny' = tests.
 """
 
-from mlts import generation
+from configs import generation_base
 
 
 def get_config(variant: str = ""):
-  return generation.get_base_config("stock", variant)
+  return generation_base.get_config("stock", variant)

@@ -1,4 +1,4 @@
-"""OOD detection on MSL telemetry windows: anomalous and cross-spacecraft (mlts/ood.py).
+"""OOD detection on MSL telemetry windows: anomalous and cross-spacecraft (mlts/studies/ood.py).
 
   python -m experiments.main --config=configs/ood_msl.py:quick --workdir=runs/ood_msl
 

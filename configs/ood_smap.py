@@ -1,4 +1,4 @@
-"""OOD detection on SMAP telemetry windows: anomalous and cross-spacecraft (mlts/ood.py).
+"""OOD detection on SMAP telemetry windows: anomalous and cross-spacecraft (mlts/studies/ood.py).
 
   python -m experiments.main --config=configs/ood_smap.py:quick --workdir=runs/ood_smap
 

@@ -1,7 +1,7 @@
 """Shared configuration of the telemetry generation and OOD studies.
 
-configs/telemetry_generation_{smap,msl}.py (`mlts/telemetry_generation.py`)
-and configs/ood_{smap,msl}.py (`mlts/ood.py`) call
+configs/telemetry_generation_{smap,msl}.py (`mlts/studies/telemetry_generation.py`)
+and configs/ood_{smap,msl}.py (`mlts/studies/ood.py`) call
 `get_config(spacecraft, study, variant)`:
 
   ''      sized for one GPU: U-Net 64 wide, 20k diffusion steps, the paper-sized β-VAEGAN.
@@ -27,7 +27,8 @@ def get_config(spacecraft: str = "smap", study: str = "generation",
     raise ValueError(f"unknown variant {variant!r}; expected 'quick', 'tiny' or none")
   base = diffusion_base.get_config(spacecraft, "quick" if variant == "tiny" else variant)
   config = ml_collections.ConfigDict()
-  config.experiment = STUDIES[study]  # pipeline.run dispatches on this
+  config.experiment = STUDIES[study]  # the study (mlts.studies)
+  config.resume_mismatch = "error"  # rerun into a workdir made with another config: error | allow
   config.seed = 0
   config.data = data = ml_collections.ConfigDict()
   data.spacecraft = spacecraft

@@ -1,4 +1,4 @@
-"""Generation quality on MSL telemetry windows (mlts/telemetry_generation.py).
+"""Generation quality on MSL telemetry windows (mlts/studies/telemetry_generation.py).
 
   python -m experiments.main --config=configs/telemetry_generation_msl.py:quick \
       --workdir=runs/telemetry_generation_msl

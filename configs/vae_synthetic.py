@@ -1,4 +1,4 @@
-"""Worked β-VAE example of paper 003 (`mlts/vae_example.py`).
+"""Worked β-VAE example of paper 003 (`mlts/studies/vae_example.py`).
 
 Paper sizes, 5 seeds: configs/vae_synthetic.py
 CPU minutes:          configs/vae_synthetic.py:quick
@@ -16,7 +16,8 @@ import ml_collections
 
 def get_config(variant: str = "") -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
-  config.experiment = "vae_example"  # pipeline.run dispatches on this
+  config.experiment = "vae_example"  # the study (mlts.studies)
+  config.resume_mismatch = "error"  # rerun into a workdir made with another config: error | allow
   config.seeds = (0, 1, 2, 3, 4)  # each seeds the generator and the model
   # Paper 003's generator: sin(t + i) on linspace(0, 50, 5000), 2 % point anomalies.
   config.n_samples = 5000

@@ -1,4 +1,4 @@
-"""Shared configuration of the β-VAEGAN experiments (`mlts/vaegan/experiment.py`).
+"""Shared configuration of the β-VAEGAN experiments (`mlts/studies/vaegan.py`).
 
 The dataset configs (vaegan_wafer.py, vaegan_ecg.py, vaegan_smap.py,
 vaegan_msl.py) call `get_config(dataset, variant)` and override what differs:
@@ -17,7 +17,8 @@ from mlts.vaegan import tstr
 
 def get_config(dataset: str = "wafer", variant: str = "") -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
-  config.experiment = "vaegan"  # pipeline.run dispatches on this
+  config.experiment = "vaegan"  # the study (mlts.studies)
+  config.resume_mismatch = "error"  # rerun into a workdir made with another config: error | allow
   config.seed = 0  # fold k trains with seed + 1000 k; fold splits use (seed, k)
   config.num_folds = 5  # independent stratified splits (telemetry: training seeds)
   # Model variants of mlts.vaegan.train.VARIANTS, in table order.

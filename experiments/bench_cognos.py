@@ -254,7 +254,7 @@ ISSUE_TARGET_GWNR_OVERHEAD = 0.30  # GWNR step time at most +30 % over MSE
 def bench_gwnr() -> dict:
   """Training-step time with GWNR vs MSE for each backbone, same batch, same optimizer."""
   from configs import default
-  from mlts import models, pipeline, train, train_state
+  from mlts import models, reconstruction, train, train_state
 
   config = default.get_config()
   rng = np.random.default_rng(FLAGS.seed)
@@ -270,7 +270,7 @@ def bench_gwnr() -> dict:
     for loss in ("mse", "gwnr"):
       config.training.loss = loss
       state = train_state.create_train_state(model, batch[:1], tx, key)
-      step = jax.jit(train.make_train_step(pipeline.make_loss(config, model.apply)),
+      step = jax.jit(train.make_train_step(reconstruction.make_loss(config, model.apply)),
                      donate_argnums=0)
       state, metrics = step(state, batch, key)  # compile
       jax.block_until_ready(metrics)

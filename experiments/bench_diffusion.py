@@ -35,12 +35,12 @@ def _setup(config, num_devices=None):
   import numpy as np
 
   from mlts import sharding, train, train_state
-  from mlts.diffusion import detector, experiment, losses, process
+  from mlts.diffusion import detector, losses, process, trainer
 
   rng = np.random.default_rng(0)
   windows = rng.normal(size=(1024, config.data.window, 1)).astype(np.float32)
   proc = process.make_process(config.diffusion, windows)
-  model = experiment.make_network(config.network, 1)
+  model = trainer.make_network(config.network, 1)
   shape = detector.network_input_shape(proc, config.data.window, 1)
   params = jax.jit(model.init)(jax.random.key(0), jnp.zeros(shape), jnp.zeros((1,)))["params"]
   tx = train_state.make_optimizer(config.optimizer, config.training.num_steps)

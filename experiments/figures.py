@@ -12,7 +12,7 @@ import os
 import numpy as np
 from absl import app, flags
 
-from mlts import pipeline
+from mlts import results as results_lib
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "A run directory written by experiments.main.")
@@ -29,7 +29,7 @@ def main(argv):
   with open(paths[0]) as f:
     results = json.load(f)
   with np.load(paths[1]) as arrays:
-    pipeline.render_report(FLAGS.workdir, results, dict(arrays), num_series=FLAGS.num_series)
+    results_lib.render_report(FLAGS.workdir, results, dict(arrays), num_series=FLAGS.num_series)
   print(os.path.join(FLAGS.workdir, "metrics.md"))
 
 

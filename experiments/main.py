@@ -1,11 +1,11 @@
-"""Trains and evaluates a detector.
+"""Runs the study a config names (`config.experiment`).
 
   python -m experiments.main --config=configs/smap.py:quick --workdir=runs/smap
 
-
-Flags, logging of host and devices, one call into the library; all logic lives
-in `mlts.pipeline` (and `mlts.ablation` for configs with an `ablation` section).
-Override any field: `--config.training.num_steps=100`.
+Flags, logging of host and devices, one call into the study registry
+(`mlts.studies.run`); all logic lives in the library. Override any field:
+`--config.training.num_steps=100`. A workdir remembers its config: rerunning
+with a different one stops unless `--config.resume_mismatch=allow`.
 """
 
 import logging as py_logging
@@ -14,7 +14,7 @@ import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from mlts import pipeline
+from mlts import studies
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file(
@@ -35,7 +35,7 @@ def main(argv):
   logging.get_absl_handler().addFilter(_quiet_orbax)
   logging.info("JAX process %d/%d, local devices %s, backend %s", jax.process_index(),
                jax.process_count(), jax.local_devices(), jax.default_backend())
-  pipeline.run(FLAGS.config, FLAGS.workdir)
+  studies.run(FLAGS.config, FLAGS.workdir)
 
 
 if __name__ == "__main__":

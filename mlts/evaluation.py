@@ -8,10 +8,12 @@ series. Oracle metrics (best-F1 over all thresholds) are named as such.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+import json
+from typing import Any, Sequence
 
 import ml_collections
 import numpy as np
+from absl import logging
 
 from mlts import checks, metrics
 
@@ -178,3 +180,70 @@ def markdown_table(rows: dict[str, dict[str, Any]]) -> str:
     cells = ["–" if rows[method][c] is None else f"{rows[method][c]:.3f}" for c in columns]
     lines.append(f"| {method} | " + " | ".join(cells) + " |")
   return "\n".join(lines)
+
+
+def baseline_scores(prepared: Sequence, seed: int) -> dict:
+  """The two reference scores of every report: |z-scored telemetry| and a uniform random score."""
+  rng = np.random.default_rng(seed)
+  return {
+      "abs_telemetry": [(np.abs(p.val[:, 0]), np.abs(p.test[:, 0])) for p in prepared],
+      "random": [(rng.random(p.val.shape[0]), rng.random(p.test.shape[0])) for p in prepared],
+  }
+
+
+def protocol(config: ml_collections.ConfigDict, prepared: Sequence) -> dict:
+  """A JSON description of the evaluation protocol, stored beside every result."""
+  return {
+      "channels": [p.name for p in prepared],
+      "features": config.data.get("features", None),
+      "window": config.data.window,
+      "validation": f"last {config.data.val_fraction:.0%} of each channel's training series",
+      "normalization": f"{config.data.normalization} per channel, fit-part statistics",
+      "threshold": (f"per channel, {config.eval.threshold} rule on validation scores "
+                    "(no test labels)"),
+      "oracle": "best_f1_oracle / best_f1_pa_oracle use test labels to pick the threshold",
+  }
+
+
+def evaluate_methods(prepared: Sequence, raw_scores: dict,
+                     config: ml_collections.ConfigDict) -> tuple[dict, dict[str, np.ndarray]]:
+  """Calibrates, thresholds and evaluates every method per series and pooled.
+
+  Args:
+    prepared: the series (for names and labels).
+    raw_scores: {method: [(val [V_k], test [T_k]) per series]}.
+    config: the `eval` section.
+
+  Returns:
+    (results with 'methods' -> {method: {'overall', 'per_channel', 'summary'}},
+     arrays for scores.npz).
+  """
+  results: dict[str, Any] = {"methods": {}}
+  arrays: dict[str, np.ndarray] = {}
+  labels_all = np.concatenate([p.labels for p in prepared])
+  arrays["labels"] = labels_all
+  arrays["series_lengths"] = np.array([p.test.shape[0] for p in prepared])
+  arrays["channels"] = np.array([p.name for p in prepared])
+  arrays["telemetry"] = np.concatenate([p.test[:, 0] for p in prepared]).astype(np.float32)
+  for method, per_series in raw_scores.items():
+    norm_scores, preds, per_channel = [], [], {}
+    for p, (val, test) in zip(prepared, per_series):
+      cal = calibrate(val, config, name=f"{method} validation scores of {p.name}")
+      s = cal.normalize(test)
+      pr = (s >= cal.threshold).astype(np.int8)
+      norm_scores.append(s)
+      preds.append(pr)
+      if config.per_channel:
+        per_channel[p.name] = evaluate(p.labels, s, pr, config)
+        per_channel[p.name]["threshold"] = cal.threshold
+    scores_all, preds_all = np.concatenate(norm_scores), np.concatenate(preds)
+    overall = evaluate(labels_all, scores_all, preds_all, config)
+    results["methods"][method] = {
+        "overall": overall, "summary": summary_row(overall),
+        "per_channel": per_channel,
+        "per_channel_mean": mean_rows(
+            [summary_row(r) for r in per_channel.values()])}
+    arrays[f"scores/{method}"] = scores_all.astype(np.float32)
+    arrays[f"preds/{method}"] = preds_all
+    logging.info("%s: %s", method, json.dumps(results["methods"][method]["summary"]))
+  return results, arrays

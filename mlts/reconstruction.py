@@ -1,4 +1,4 @@
-"""Reconstruction detectors: the MSE loss and batched, windowed reconstruction of series.
+"""Reconstruction detectors: the MSE loss, batched windowed reconstruction, training, residuals.
 
 A backbone maps windows [B, L, C] to reconstructions [B, L, C]. Series are cut
 into windows, reconstructed in fixed-size batches (one compiled shape, sharded
@@ -9,13 +9,18 @@ GWNR and ARKS read.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+import dataclasses
+import os
+import time
+from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 
-from mlts import sharding
+from mlts import models, sharding, train, train_state, writers
+from mlts.data import series as series_lib
 from mlts.data import windows as windows_lib
 
 
@@ -90,3 +95,133 @@ def reconstruct_series(run: Callable, params, series: Sequence[np.ndarray], wind
 def squared_error(x: np.ndarray, recon: np.ndarray) -> np.ndarray:
   """Per-time-step score: mean over channels of the squared residual, [T, C] -> [T]."""
   return np.mean(np.square(np.asarray(x, np.float64) - recon), axis=-1)
+
+
+def _validation_loss_hook(run, val_windows: np.ndarray, config: ml_collections.ConfigDict,
+                          writer: writers.MetricWriter):
+  """A training hook writing the reconstruction MSE on validation windows every eval_every steps.
+
+  Uses the current parameters (not the EMA). Validation data are normal data held
+  out of training, so this curve can guide the number of steps without test labels.
+  """
+  def hook(step: int, state) -> None:
+    if step % config.training.eval_every == 0 or step == config.training.num_steps:
+      recon = run(state.params, val_windows)
+      writer.write_scalars(step, {"eval_loss": float(np.mean(np.square(recon - val_windows)))})
+
+  return hook
+
+
+def check_config(config: ml_collections.ConfigDict) -> None:
+  """Raises ValueError on inconsistent settings before any data is loaded or compiled."""
+  for field in ("stride", "eval_stride"):
+    if config.data[field] < 1:
+      raise ValueError(f"data.{field} must be >= 1, got {config.data[field]}")
+  models.check_window(config.model, config.data.window)
+
+
+def method_name(config: ml_collections.ConfigDict) -> str:
+  """The report name of a trained detector: backbone, plus loss and post-processing if not plain."""
+  name = config.model.name
+  if config.training.loss != "mse":
+    name += f"+{config.training.loss}"
+  if config.postprocess.name != "none":
+    name += f"+{config.postprocess.name}"
+  return name
+
+
+def make_loss(config: ml_collections.ConfigDict, apply_fn):
+  """The training loss named by `config.training.loss`: 'mse' or 'gwnr' (COGNOS)."""
+  if config.training.loss == "mse":
+    return make_mse_loss(apply_fn)
+  if config.training.loss == "gwnr":
+    from mlts.cognos import gwnr
+    return gwnr.make_gwnr_loss(apply_fn, config.gwnr)
+  raise ValueError(f"unknown training.loss {config.training.loss!r}; expected mse or gwnr")
+
+
+@dataclasses.dataclass
+class TrainedBackbone:
+  """A trained reconstruction backbone and how to run it.
+
+  Attributes:
+    params: parameters used for scoring (the EMA when training.ema_decay > 0).
+    run: `run(params, windows [N, L, C]) -> [N, L, C]`, batched and sharded.
+    step: the training step reached.
+    train_seconds: wall time of `train.fit` in this process (0 when fully restored).
+  """
+  params: Any
+  run: Any
+  step: int
+  train_seconds: float
+
+
+def train_backbone(config: ml_collections.ConfigDict, prepared: Sequence[series_lib.PreparedSeries],
+                   workdir: str, mesh=None) -> TrainedBackbone:
+  """Trains (or resumes) the backbone of `config.model` with `config.training.loss`.
+
+  Checkpoints go to `workdir/checkpoints`, logs to `workdir/logs`.
+  """
+  mesh = sharding.make_mesh() if mesh is None else mesh
+  train_windows = series_lib.training_windows(prepared, config.data.window, config.data.stride)
+  # One root key split once into named streams; 'eval' is reserved for stochastic
+  # scorers (the reconstruction backbones are deterministic at evaluation).
+  streams = dict(zip(("init", "train", "eval"),
+                     jax.random.split(jax.random.key(config.seed), 3)))
+  model = models.get_model(config.model, train_windows.shape[-1])
+  tx = train_state.make_optimizer(config.optimizer, config.training.num_steps)
+  state = train_state.create_train_state(
+      model, train_windows[:1], tx, streams["init"], ema_decay=config.training.ema_decay)
+  writer = writers.MetricWriter(os.path.join(workdir, "logs"))
+  writer.write_hparams(config.to_dict())
+  run = make_batched_apply(model.apply, config.eval.batch_size, mesh)
+  hooks = []
+  if config.training.eval_every > 0:
+    val_windows = series_lib.training_windows(prepared, config.data.window, config.data.window // 2,
+                                   part="val")
+    hooks.append(_validation_loss_hook(run, val_windows, config, writer))
+  start = time.perf_counter()
+  try:
+    state = train.fit(
+        state, make_loss(config, model.apply), train_windows, config.training,
+        key=streams["train"], seed=config.seed,
+        checkpoint_dir=os.path.join(workdir, "checkpoints"), writer=writer, mesh=mesh,
+        hooks=hooks)
+  finally:
+    writer.close()
+  params = state.ema_params if config.training.ema_decay > 0 else state.params
+  return TrainedBackbone(params=params, run=run, step=int(jax.device_get(state.step)),
+                         train_seconds=time.perf_counter() - start)
+
+
+def compute_residuals(backbone: TrainedBackbone, prepared: Sequence[series_lib.PreparedSeries],
+                      config: ml_collections.ConfigDict):
+  """Residuals x - x̂ of the aggregated reconstruction of every validation and test series.
+
+  Returns:
+    (val residuals, test residuals): lists over series of [V_k, C] and [T_k, C].
+  """
+  out = []
+  for part in ("val", "test"):
+    series = [getattr(p, part) for p in prepared]
+    recon = reconstruct_series(
+        backbone.run, backbone.params, series, config.data.window, config.data.eval_stride)
+    out.append([x.astype(np.float64) - r for x, r in zip(series, recon)])
+  return out[0], out[1]
+
+
+def postprocess_scores(val_residuals, test_residuals, config: ml_collections.ConfigDict):
+  """Per-step scores of every series after the post-processing `config.name`.
+
+  Each series gets its own post-processor fit on its validation residuals (ARKS
+  calibrates per channel there), then scores both parts.
+
+  Returns:
+    list over series of (val scores [V_k], test scores [T_k]).
+  """
+  from mlts.cognos import postprocess
+  out = []
+  for val, test in zip(val_residuals, test_residuals):
+    apply = postprocess.make_postprocessor(config.name, config)(val)
+    out.append((np.asarray(apply(val), np.float64), np.asarray(apply(test), np.float64)))
+  return out

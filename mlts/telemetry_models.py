@@ -1,16 +1,6 @@
-"""Telemetry windows and the generative models shared by the generation and OOD studies.
+"""The generative models shared by the telemetry generation and OOD studies.
 
-Data (`load`): the telemetry column of every SMAP or MSL channel, min–max
-scaled per channel with its training statistics (`mlts.vaegan.protocol`).
-
-* train: windows (stride `stride`) of the first 1 − `holdout` of each
-  channel's training series, with the channel index of every window;
-* held-out: non-overlapping windows of the rest of the training series
-  (none from a channel whose rest is shorter than one window)
-  (never trained on: the real-data floor of the generation metrics);
-* val / test: the labelled test series cut at `val_fraction` into the
-  validation and evaluation parts, non-overlapping windows with window labels
-  (1 if any point is anomalous), as `protocol.nasa_windows`.
+Data: `mlts.data.telemetry.load` (telemetry windows min–max scaled per channel).
 
 Models, trained once per run with Orbax checkpoints under
 workdir/checkpoints/<name> (a rerun resumes or reuses them):
@@ -39,104 +29,27 @@ from typing import Callable
 import jax
 import ml_collections
 import numpy as np
-from absl import logging
 
-from mlts import checks, sharding, writers
-from mlts.data import nasa, transforms
-from mlts.data import windows as windows_lib
-from mlts.diffusion import detector, losses, process, samplers
-from mlts.diffusion import experiment as diffusion_experiment
+from mlts import checks, results, sharding, writers
+from mlts.data import telemetry, transforms
+from mlts.diffusion import detector, losses, process, samplers, trainer
 from mlts.vaegan import model as vaegan_model
-from mlts.vaegan import protocol, scoring
+from mlts.vaegan import scoring
 from mlts.vaegan import train as vaegan_train
-
-
-@dataclasses.dataclass
-class TelemetryWindows:
-  """Telemetry windows of one spacecraft (see the module docstring).
-
-  Attributes:
-    spacecraft: 'smap' or 'msl'.
-    channels: channel names; `*_channel` arrays index this list.
-    train: [N, L, 1] float32 training windows.
-    train_channel: [N] int32 channel of each training window.
-    heldout: [M, L, 1] float32 held-out windows of the training series.
-    heldout_channel: [M] int32.
-    val: labelled validation windows per channel (`protocol.ChannelWindows`).
-    test: labelled evaluation windows per channel.
-  """
-  spacecraft: str
-  channels: list[str]
-  train: np.ndarray
-  train_channel: np.ndarray
-  heldout: np.ndarray
-  heldout_channel: np.ndarray
-  val: list[protocol.ChannelWindows]
-  test: list[protocol.ChannelWindows]
-
-  def labelled(self, part: str) -> tuple[np.ndarray, np.ndarray]:
-    """All windows [K, L, 1] and window labels [K] of 'val' or 'test', channels concatenated."""
-    parts = {"val": self.val, "test": self.test}[part]
-    return (np.concatenate([p.windows for p in parts]),
-            np.concatenate([p.labels for p in parts]).astype(np.int8))
-
-
-def load(spacecraft: str, *, window: int, stride: int, holdout: float = 0.2,
-         val_fraction: float = 0.3, channels: str = "", root: str | None = None
-         ) -> TelemetryWindows:
-  """Loads and windows the telemetry of a spacecraft (see the module docstring).
-
-  Raises:
-    ValueError: a holdout outside (0, 1), unknown channels, or bad data files
-      (named by the loaders).
-  """
-  if not 0.0 < holdout < 1.0:
-    raise ValueError(f"holdout must be in (0, 1), got {holdout}")
-  labelled = protocol.nasa_windows(spacecraft, window=window, train_stride=window,
-                                   val_fraction=val_fraction, channels=channels, root=root)
-  wanted = [c.strip() for c in channels.split(",") if c.strip()]
-  chans = nasa.load_spacecraft(spacecraft, features="telemetry", root=root)
-  if wanted:
-    chans = [c for c in chans if c.name in wanted]  # nasa_windows has checked the names
-  train, train_ch, held, held_ch = [], [], [], []
-  for k, c in enumerate(chans):
-    scaled = transforms.fit_normalizer(c.train, "minmax", name=f"{c.name} train").apply(c.train)
-    cut = int(round((1.0 - holdout) * scaled.shape[0]))
-    if cut < window:
-      raise ValueError(f"{spacecraft} channel {c.name}: a training series of {scaled.shape[0]} "
-                       f"steps is too short for window {window} and holdout {holdout}")
-    w, _, _ = windows_lib.sliding_windows(scaled[:cut], window, stride, name=f"{c.name} train")
-    if scaled.shape[0] - cut >= window:
-      h, _, _ = windows_lib.sliding_windows(scaled[cut:], window, window,
-                                            name=f"{c.name} held-out")
-    else:  # a short series (SMAP D-12: 312 steps) gives training windows but no held-out one
-      logging.info("%s channel %s: %d held-out steps, fewer than window %d; no held-out window",
-                   spacecraft, c.name, scaled.shape[0] - cut, window)
-      h = np.zeros((0,) + w.shape[1:], w.dtype)
-    train.append(w)
-    held.append(h)
-    train_ch.append(np.full(w.shape[0], k, np.int32))
-    held_ch.append(np.full(h.shape[0], k, np.int32))
-  return TelemetryWindows(spacecraft.lower(), [c.name for c in chans],
-                          np.concatenate(train).astype(np.float32), np.concatenate(train_ch),
-                          np.concatenate(held).astype(np.float32), np.concatenate(held_ch),
-                          labelled.val, labelled.test)
 
 
 def prepare(config: ml_collections.ConfigDict, workdir: str):
   """The common start of a telemetry study: workdir/config.json, the windows and the mesh.
 
   Returns:
-    (data, mesh, rng): `load` of `config.data`, `sharding.make_mesh()` and a
-    numpy Generator seeded with `config.seed` (subsampling).
+    (data, mesh, rng, run): `telemetry.load` of `config.data`, `sharding.make_mesh()`, a
+    numpy Generator seeded with `config.seed` (subsampling) and `results.start_run`'s record.
   """
-  os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, "config.json"), "w") as f:
-    f.write(config.to_json_best_effort(indent=2))
+  started = results.start_run(config, workdir)
   dc = config.data
-  data = load(dc.spacecraft, window=dc.window, stride=dc.stride, holdout=dc.holdout,
+  data = telemetry.load(dc.spacecraft, window=dc.window, stride=dc.stride, holdout=dc.holdout,
               val_fraction=dc.val_fraction, channels=dc.channels)
-  return data, sharding.make_mesh(), np.random.default_rng(config.seed)
+  return data, sharding.make_mesh(), np.random.default_rng(config.seed), started
 
 
 def subsample(rng: np.random.Generator, n: int, cap: int) -> np.ndarray:
@@ -175,9 +88,9 @@ class DiffusionModel:
 def train_diffusion(config: ml_collections.ConfigDict, variant: str, train01: np.ndarray,
                     workdir: str, mesh) -> DiffusionModel:
   """Trains (or resumes) one ablation variant (`diffusion.experiment.VARIANTS`)."""
-  dcfg = diffusion_experiment.variant_config(config.diffusion, variant)
-  scaled = (2.0 * train01 - 1.0).astype(np.float32)
-  proc, model, params, seconds = diffusion_experiment.train_variant(
+  dcfg = trainer.variant_config(config.diffusion, variant)
+  scaled = transforms.to_signed(train01).astype(np.float32)
+  proc, model, params, seconds = trainer.train_variant(
       config, dcfg, scaled, workdir, f"diffusion_{variant}", mesh)
   return DiffusionModel(variant, dcfg, proc, model, params, process.data_stats(proc, scaled),
                         seconds)
@@ -191,7 +104,7 @@ def diffusion_sample(m: DiffusionModel, num: int, key: jax.Array, *, steps: int,
       lambda k: samplers.sample_ode(m.process, noise_fn, m.stats, k, batch, num_steps=steps,
                                     solver=solver, tail=tail)))
   out = [np.asarray(sample(jax.random.fold_in(key, b))) for b in range(-(-num // batch))]
-  return np.clip((np.concatenate(out)[:num] + 1.0) / 2.0, 0.0, 1.0).astype(np.float32)
+  return transforms.from_signed(np.concatenate(out)[:num], clip=True).astype(np.float32)
 
 
 def diffusion_encode(m: DiffusionModel, x01: np.ndarray, *, steps: int, solver: str,
@@ -199,7 +112,7 @@ def diffusion_encode(m: DiffusionModel, x01: np.ndarray, *, steps: int, solver: 
   """Latents z = x_T [N, L, C] of windows in [0, 1] (DDIM/Heun inversion, network tail)."""
   noise_fn = m.noise_fn
   enc = m.compiled(("encode", steps, solver), lambda: jax.jit(
-      lambda x: samplers.encode(m.process, noise_fn, 2.0 * x - 1.0, num_steps=steps,
+      lambda x: samplers.encode(m.process, noise_fn, transforms.to_signed(x), num_steps=steps,
                                 solver=solver)))
   return sharding.map_batches(lambda x, b: enc(x), x01.astype(np.float32), batch)
 
@@ -211,9 +124,9 @@ def diffusion_reconstruct(m: DiffusionModel, x01: np.ndarray, detector_config, k
                   lambda: detector.make_window_fn(
                       m.process, lambda p: losses.make_noise_fn(m.model.apply, p, m.process),
                       detector_config))
-  x_hat, _ = detector.run_windows(fn, m.params, (2.0 * x01 - 1.0).astype(np.float32),
+  x_hat, _ = detector.run_windows(fn, m.params, transforms.to_signed(x01).astype(np.float32),
                                   int(detector_config.batch_size), key)
-  return ((x_hat + 1.0) / 2.0).astype(np.float32)
+  return transforms.from_signed(x_hat).astype(np.float32)
 
 
 def diffusion_impute(m: DiffusionModel, x01: np.ndarray, known: np.ndarray, key: jax.Array, *,
@@ -234,14 +147,14 @@ def diffusion_impute(m: DiffusionModel, x01: np.ndarray, known: np.ndarray, key:
   fill = m.compiled(("impute", steps, resample), lambda: jax.jit(
       lambda x, k_mask, k: samplers.impute(m.process, noise_fn, m.stats, k, x, k_mask,
                                            num_steps=steps, resample=resample)))
-  both = np.concatenate([2.0 * x01 - 1.0, known], axis=-1).astype(np.float32)
+  both = np.concatenate([transforms.to_signed(x01), known], axis=-1).astype(np.float32)
   c = x01.shape[-1]
   out = []
   for s in range(members):
     ks = jax.random.fold_in(key, s)
     out.append(sharding.map_batches(
         lambda xy, b, k=ks: fill(xy[..., :c], xy[..., c:], jax.random.fold_in(k, b)), both, batch))
-  return np.clip((np.stack(out) + 1.0) / 2.0, 0.0, 1.0).astype(np.float32)
+  return transforms.from_signed(np.stack(out), clip=True).astype(np.float32)
 
 
 # ---------------------------------------------------------------- β-VAEGAN

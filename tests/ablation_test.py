@@ -7,14 +7,15 @@ import numpy as np
 import pytest
 
 from configs import cognos_synthetic
-from mlts import ablation, pipeline
+from mlts import studies
+from mlts.studies import cognos_ablation as ablation
 
 
 @pytest.fixture(scope="module")
 def grid_run(tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp("ablation"))
   config = cognos_synthetic.get_config("tiny")
-  return workdir, config, pipeline.run(config, workdir)
+  return workdir, config, studies.run(config, workdir)
 
 
 def test_every_cell_is_reported(grid_run):

@@ -4,7 +4,7 @@ import importlib
 
 import pytest
 
-from mlts import pipeline
+from mlts import reconstruction, studies
 
 VARIANTS = {"default": [""], "smap": ["", "quick"], "msl": ["", "quick"],
             "synthetic": ["", "quick", "tiny"]}
@@ -14,7 +14,7 @@ VARIANTS = {"default": [""], "smap": ["", "quick"], "msl": ["", "quick"],
 def test_config_is_consistent(name, variant):
   module = importlib.import_module(f"configs.{name}")
   config = module.get_config(variant) if variant else module.get_config()
-  pipeline.check_config(config)
+  reconstruction.check_config(config)
   assert config.training.batch_size % 4 == 0 and config.eval.batch_size % 4 == 0
   assert config.training.checkpoint_every <= config.training.num_steps
 
@@ -47,5 +47,5 @@ def test_vae_example_config_dispatches():
   assert vae_synthetic.get_config("tiny").experiment == "vae_example"
   config = vae_synthetic.get_config("tiny")
   config.experiment = "nonsense"
-  with pytest.raises(ValueError, match="unknown experiment"):
-    pipeline.run(config, "/nonexistent")
+  with pytest.raises(ValueError, match="unknown experiment 'nonsense'.*cognos_ablation, detector"):
+    studies.run(config, "/nonexistent")

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from configs import diffusion_base, diffusion_synthetic
-from mlts import pipeline
-from mlts.diffusion import basis, detector, experiment, losses, process
+from mlts import studies
+from mlts.diffusion import basis, detector, losses, process, trainer
 
 
 def toy_process(**overrides):
@@ -92,11 +92,11 @@ def test_latent_reference_scores_by_hand():
 
 def test_variant_configs():
   base = process.default_config()
-  assert not experiment.variant_config(base, "no_gamma").attenuate
-  assert experiment.variant_config(base, "no_reg").reg_weight == 0.0
-  assert experiment.variant_config(base, "time_basis").representation == "time"
+  assert not trainer.variant_config(base, "no_gamma").attenuate
+  assert trainer.variant_config(base, "no_reg").reg_weight == 0.0
+  assert trainer.variant_config(base, "time_basis").representation == "time"
   with pytest.raises(ValueError, match="unknown diffusion variant"):
-    experiment.variant_config(base, "big")
+    trainer.variant_config(base, "big")
 
 
 @pytest.mark.parametrize("variant", ["", "quick", "tiny"])
@@ -111,7 +111,7 @@ def test_diffusion_configs(variant):
 def test_end_to_end_tiny_run_and_resume(tmp_path):
   config = diffusion_synthetic.get_config("tiny")
   config.variants = ("full",)
-  results = pipeline.run(config, str(tmp_path))
+  results = studies.run(config, str(tmp_path))
   methods = set(results["methods"])
   for score in ("recon", "energy", "mahalanobis", "norm"):
     assert f"diffusion[full]:{score}" in methods
@@ -122,6 +122,6 @@ def test_end_to_end_tiny_run_and_resume(tmp_path):
   auroc = saved["methods"]["diffusion[full]:energy"]["summary"]["AUROC"]
   assert 0.0 <= auroc <= 1.0
   # Rerunning resumes from the final checkpoint and reproduces the scores.
-  again = pipeline.run(config, str(tmp_path))
+  again = studies.run(config, str(tmp_path))
   assert again["methods"]["diffusion[full]:energy"]["summary"] == \
       results["methods"]["diffusion[full]:energy"]["summary"]

@@ -5,12 +5,13 @@ import json
 import numpy as np
 
 from configs import generation_sines, generation_stock
-from mlts import generation, pipeline
+from mlts import studies
+from mlts.studies import generation
 
 
 def test_tiny_sines_benchmark_writes_scores_beside_references(tmp_path):
   config = generation_sines.get_config("tiny")
-  results = pipeline.run(config, str(tmp_path))
+  results = studies.run(config, str(tmp_path))
   saved = json.loads((tmp_path / "results.json").read_text())
   assert saved["dataset"] == "sines" and saved["num_synthetic"] == 128
   for key in ("discriminative", "predictive"):

@@ -14,7 +14,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from configs import synthetic as synthetic_config
-from mlts import pipeline, reconstruction
+from mlts import reconstruction, studies
 from mlts.models import conv_ae
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -26,7 +26,7 @@ METRIC_KEYS = {"pointwise", "point_adjusted", "event", "auroc", "auprc", "best_f
 def tiny_run(tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp("run"))
   config = synthetic_config.get_config("tiny")
-  return workdir, config, pipeline.train_and_evaluate(config, workdir)
+  return workdir, config, studies.run(config, workdir)
 
 
 def test_outputs_written(tiny_run):
@@ -57,7 +57,7 @@ def test_outputs_written(tiny_run):
 
 def test_rerun_resumes_and_reproduces(tiny_run):
   workdir, config, results = tiny_run
-  again = pipeline.train_and_evaluate(config, workdir)  # restores the final checkpoint
+  again = studies.run(config, workdir)  # restores the final checkpoint
   assert again["methods"]["conv_ae"]["summary"] == results["methods"]["conv_ae"]["summary"]
   lines = open(os.path.join(workdir, "logs", "metrics.jsonl")).read().splitlines()
   trained_steps = [json.loads(x)["step"] for x in lines if "train_loss" in x]
@@ -69,13 +69,13 @@ def test_bad_config_fails_before_work(tmp_path):
   config.data.window = 30  # not a multiple of 2 ** len(hidden) = 4
   config.model.conv_ae.hidden = (8, 8)
   with pytest.raises(ValueError, match="cannot take data.window=30.*multiple of 4"):
-    pipeline.train_and_evaluate(config, str(tmp_path / "w"))
+    studies.run(config, str(tmp_path / "w"))
   assert not os.path.exists(tmp_path / "w")
   config = synthetic_config.get_config("tiny")
   config.data.dataset = "smap"
   config.data.channels = "A-1,Z-9"
   with pytest.raises(ValueError, match=r"unknown SMAP channel\(s\) \['Z-9'\]"):
-    pipeline.train_and_evaluate(config, str(tmp_path / "w2"))
+    studies.run(config, str(tmp_path / "w2"))
 
 
 def test_network_compiles_once_for_all_series():

@@ -8,13 +8,15 @@ import numpy as np
 import pytest
 
 from configs import telemetry_base
-from mlts import ood, pipeline, telemetry_generation, telemetry_models
+from mlts import studies, telemetry_models
+from mlts.data import telemetry
 from mlts.metrics import generative
+from mlts.studies import ood, telemetry_generation
 from mlts.vaegan import model as vaegan_model
 
 
 def test_load_splits_every_channel_into_train_and_a_disjoint_holdout():
-  data = telemetry_models.load("smap", window=32, stride=16, holdout=0.25, channels="P-1,S-1")
+  data = telemetry.load("smap", window=32, stride=16, holdout=0.25, channels="P-1,S-1")
   assert data.channels == ["P-1", "S-1"]
   assert data.train.shape[1:] == data.heldout.shape[1:] == (32, 1)
   assert set(np.unique(data.train_channel)) == set(np.unique(data.heldout_channel)) == {0, 1}
@@ -24,22 +26,22 @@ def test_load_splits_every_channel_into_train_and_a_disjoint_holdout():
   x, y = data.labelled("test")
   assert x.shape[0] == y.shape[0] and set(np.unique(y)) <= {0, 1}
   with pytest.raises(ValueError, match="holdout"):
-    telemetry_models.load("smap", window=32, stride=16, holdout=1.0)
-  with pytest.raises(ValueError, match="unknown smap channels"):
-    telemetry_models.load("smap", window=32, stride=16, channels="P-1,NOPE")
+    telemetry.load("smap", window=32, stride=16, holdout=1.0)
+  with pytest.raises(ValueError, match="unknown smap channel"):
+    telemetry.load("smap", window=32, stride=16, channels="P-1,NOPE")
 
 
 def test_load_keeps_a_short_channel_for_training_without_a_heldout_window():
   # SMAP D-12 has 312 training steps: 0.8 of them give training windows of 64 steps,
   # the last 62 steps are fewer than one window.
-  data = telemetry_models.load("smap", window=64, stride=16, holdout=0.2, channels="D-12,P-1")
+  data = telemetry.load("smap", window=64, stride=16, holdout=0.2, channels="D-12,P-1")
   d12 = data.channels.index("D-12")
   # Starts 0, 16, ..., 176 and the tail window at 250 − 64 = 186.
   assert np.sum(data.train_channel == d12) == 13
   assert not np.any(data.heldout_channel == d12)
   assert np.any(data.heldout_channel == data.channels.index("P-1"))
   with pytest.raises(ValueError, match="D-12.*too short"):
-    telemetry_models.load("smap", window=256, stride=16, channels="D-12")
+    telemetry.load("smap", window=256, stride=16, channels="D-12")
 
 
 def test_block_mask_hides_one_contiguous_block_per_window():
@@ -167,7 +169,7 @@ def test_configs_are_consistent(name, variant):
 
 def test_tiny_generation_study_writes_every_metric(tmp_path):
   config = telemetry_base.get_config("smap", "generation", "tiny")
-  results = pipeline.run(config, str(tmp_path))
+  results = studies.run(config, str(tmp_path))
   saved = json.loads((tmp_path / "results.json").read_text())
   rows = saved["generation"]
   assert set(rows) == {"held-out real", "diffusion[full]", "diffusion[no_gamma]",
@@ -190,7 +192,7 @@ def test_tiny_generation_study_writes_every_metric(tmp_path):
 
 def test_tiny_ood_study_reports_every_score(tmp_path):
   config = telemetry_base.get_config("msl", "ood", "tiny")
-  results = pipeline.run(config, str(tmp_path))
+  results = studies.run(config, str(tmp_path))
   assert results["other"] == "smap"
   for task in ("anomalous", "cross-spacecraft"):
     reps = results["tasks"][task]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from configs import vae_synthetic
-from mlts import vae_example
+from mlts.studies import vae_example
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -99,11 +99,11 @@ def test_vae_synthetic_notebook_runs():
 def test_main_entry_writes_tables(tmp_path):
   import json
 
-  from mlts import pipeline
+  from mlts import studies
   config = vae_synthetic.get_config("tiny")
   config.seeds = (0,)
   config.grid.latents = (2,)
-  results = pipeline.run(config, str(tmp_path))
+  results = studies.run(config, str(tmp_path))
   saved = json.loads((tmp_path / "results.json").read_text())
   assert saved == json.loads(json.dumps(results))
   assert set(saved["models"]) == {"beta_vae", "ae"}

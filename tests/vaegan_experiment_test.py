@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 
 from configs import vaegan_base, vaegan_msl, vaegan_wafer
-from mlts import pipeline, writers
+from mlts import studies, writers
 from mlts import train as train_lib
-from mlts.vaegan import experiment, losses, model, protocol, scoring
+from mlts.data import telemetry
+from mlts.studies import vaegan as experiment
+from mlts.vaegan import losses, model, protocol, scoring
 from mlts.vaegan import train as vaegan_train
 
 HIDDEN = (4, 8, 8)  # depth 3: lengths must be multiples of 8
@@ -85,7 +87,7 @@ def test_ucr_folds_follow_the_paper_protocol():
 
 
 def test_nasa_windows_split_and_labels():
-  data = protocol.nasa_windows("msl", window=64, train_stride=32, val_fraction=0.3,
+  data = telemetry.nasa_windows("msl", window=64, train_stride=32, val_fraction=0.3,
                                channels="C-1,T-12")
   from mlts.data import nasa
   for name, val, test in zip(("C-1", "T-12"), data.val, data.test):
@@ -102,12 +104,12 @@ def test_nasa_windows_split_and_labels():
   assert 0.0 <= data.train.min() and data.train.max() <= 1.0
   # Constant window values map back to the same constant on every point.
   values = np.concatenate([np.full(p.windows.shape[0], i + 1.0) for i, p in enumerate(data.test)])
-  points = protocol.point_scores(data.test, values)
+  points = telemetry.point_scores(data.test, values)
   np.testing.assert_array_equal(
       points, np.concatenate([np.full(p.point_labels.size, i + 1.0)
                               for i, p in enumerate(data.test)]))
-  with pytest.raises(ValueError, match="unknown msl channels"):
-    protocol.nasa_windows("msl", window=64, train_stride=32, channels="X-99")
+  with pytest.raises(ValueError, match="unknown msl channel"):
+    telemetry.nasa_windows("msl", window=64, train_stride=32, channels="X-99")
 
 
 # ---------------------------------------------------------------- baselines
@@ -301,7 +303,7 @@ def _small(config):
 
 def test_wafer_experiment_end_to_end(tmp_path):
   config = _small(vaegan_wafer.get_config("tiny"))
-  results = pipeline.run(config, str(tmp_path))
+  results = studies.run(config, str(tmp_path))
   saved = json.loads((tmp_path / "results.json").read_text())
   assert saved["dataset"] == "Wafer" and set(saved["models"]) == {"ae", "vaegan2"}
   table = (tmp_path / "tables.md").read_text()
@@ -315,7 +317,7 @@ def test_wafer_experiment_end_to_end(tmp_path):
   np.testing.assert_allclose(r["methods"]["SVM_γ"]["F1"], [np.mean(f1s), np.std(f1s)])
   assert len(r["folds"]) == 2 and "tstr" in r
   # A second run resumes from the checkpoints and reproduces the numbers.
-  again = pipeline.run(config, str(tmp_path))
+  again = studies.run(config, str(tmp_path))
   assert again["models"]["vaegan2"]["methods"] == r["methods"]
 
 
@@ -325,7 +327,7 @@ def test_telemetry_experiment_reports_point_metrics(tmp_path):
   config.num_folds = 1
   config.tstr.enabled = False
   config.chi.betas = ()
-  results = pipeline.run(config, str(tmp_path))
+  results = studies.run(config, str(tmp_path))
   points = results["models"]["vaegan2"]["points"]
   assert set(points) == set(experiment.ADVERSARIAL_METHODS)
   assert 0.0 <= points["SVM_γ"]["AUROC"] <= 1.0 and "Aff-F1" in points["SVM_γ"]

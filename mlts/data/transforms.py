@@ -104,3 +104,14 @@ def revin_denormalize(y: jnp.ndarray, stats) -> jnp.ndarray:
   """Inverse of `revin_normalize`: [B, L, C] -> [B, L, C]."""
   mean, std = stats
   return y * std + mean
+
+
+def to_signed(x01):
+  """Maps a NumPy or JAX array scaled to [0, 1] to the diffusion model's [−1, 1]: 2x − 1."""
+  return 2.0 * x01 - 1.0
+
+
+def from_signed(x, *, clip: bool = False):
+  """Inverse of `to_signed` on a NumPy or JAX array: (x + 1) / 2, clipped to [0, 1] if `clip`."""
+  out = (x + 1.0) / 2.0
+  return out.clip(0.0, 1.0) if clip else out

@@ -16,25 +16,15 @@ Classification sets (Wafer, ECG200), one series = one sample:
 Wafer ships as the UCR TRAIN file only (1000 series, 903 normal, 97 abnormal);
 ECG200 is its TRAIN and TEST files together (200 series, 133 / 67).
 
-Telemetry (SMAP, MSL), `nasa_windows`: per channel, windows of the training
-series (stride `train_stride`) train the model; the test series is cut at
-`val_fraction` (30 %): the first part is the labelled validation split, the
-rest the evaluation split. Both are cut into non-overlapping windows (plus one
-aligned to the end), a window is anomalous if any of its points is, and the
-window scores map back to points with the fixed-buffer aggregator for the
-point-wise metric table. Scaling is per channel min–max with training
-statistics (no clipping, so out-of-range test values stay visible).
+Telemetry (SMAP, MSL): `mlts.data.telemetry.nasa_windows`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
 from mlts import checks
-from mlts.data import nasa, transforms, ucr
-from mlts.data import windows as windows_lib
+from mlts.data import ucr
 
 UCR_SETS = ("Wafer", "ECG200")
 
@@ -125,109 +115,3 @@ def ucr_folds(labels, *, num_folds: int = 5, train_fraction: float = 0.85,
         "test": np.sort(np.concatenate([rest_normal[half_n:], abnormal_perm[half_a:]])),
     })
   return folds
-
-
-@dataclasses.dataclass(frozen=True)
-class ChannelWindows:
-  """Windows of one channel's labelled test part (validation or evaluation).
-
-  Attributes:
-    name: channel name.
-    windows: [N, L, C] scaled windows.
-    labels: [N] int8, 1 if any point of the window is anomalous.
-    starts: [N] window starts within the part.
-    point_labels: [T] int8 point labels of the part.
-  """
-  name: str
-  windows: np.ndarray
-  labels: np.ndarray
-  starts: np.ndarray
-  point_labels: np.ndarray
-
-
-@dataclasses.dataclass(frozen=True)
-class TelemetryData:
-  """`nasa_windows` output.
-
-  Attributes:
-    train: [N_train, L, C] training windows of all channels, scaled.
-    val: per channel, the first `val_fraction` of its test series.
-    test: per channel, the rest (the evaluation split).
-  """
-  train: np.ndarray
-  val: list[ChannelWindows]
-  test: list[ChannelWindows]
-
-
-def _part_windows(name: str, x: np.ndarray, labels: np.ndarray, window: int) -> ChannelWindows:
-  wins, starts, mask = windows_lib.sliding_windows(x, window, window, pad=True, name=name)
-  padded = np.concatenate([labels, np.zeros(mask.size - labels.size, labels.dtype)])
-  index = starts[:, None] + np.arange(window)[None, :]
-  window_labels = (padded[index] * mask[index]).max(axis=1).astype(np.int8)
-  return ChannelWindows(name, wins.astype(np.float32), window_labels, starts,
-                        labels.astype(np.int8))
-
-
-def nasa_windows(spacecraft: str, *, window: int, train_stride: int, val_fraction: float = 0.3,
-                 channels: str = "", features: str = "telemetry",
-                 root: str | None = None) -> TelemetryData:
-  """SMAP/MSL windows for the β-VAEGAN protocol (see the module docstring).
-
-  Args:
-    spacecraft: 'smap' or 'msl'.
-    window: window length L.
-    train_stride: stride of the training windows.
-    val_fraction: leading fraction of each test series used as validation.
-    channels: comma-separated subset ('' = all).
-    features: 'telemetry' (column 0) or 'all'.
-    root: None for the shipped data, else a telemanom-layout directory.
-
-  Returns:
-    A `TelemetryData`.
-  """
-  if not 0.0 < val_fraction < 1.0:
-    raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
-  chans = nasa.load_spacecraft(spacecraft, features=features, root=root)
-  if channels:
-    wanted = [c.strip() for c in channels.split(",") if c.strip()]
-    known = {c.name: c for c in chans}
-    missing = [w for w in wanted if w not in known]
-    if missing:
-      raise ValueError(f"unknown {spacecraft} channels {missing}")
-    chans = [known[w] for w in wanted]
-  train, val, test = [], [], []
-  for c in chans:
-    norm = transforms.fit_normalizer(c.train, "minmax", name=f"{c.name} train")
-    train_scaled = norm.apply(c.train)
-    wins, _, _ = windows_lib.sliding_windows(train_scaled, window, train_stride, pad=True,
-                                             name=f"{c.name} train")
-    train.append(wins.astype(np.float32))
-    test_scaled = norm.apply(c.test)
-    cut = int(round(val_fraction * c.test.shape[0]))
-    val.append(_part_windows(f"{c.name} val", test_scaled[:cut], c.labels[:cut], window))
-    test.append(_part_windows(f"{c.name} test", test_scaled[cut:], c.labels[cut:], window))
-  return TelemetryData(np.concatenate(train), val, test)
-
-
-def point_scores(parts: list[ChannelWindows], window_values) -> np.ndarray:
-  """Maps per-window values (concatenated over `parts`) to points, concatenated.
-
-  Args:
-    parts: the channels' windows, in the order their values are concatenated.
-    window_values: [sum N_k] one value per window.
-
-  Returns:
-    [sum T_k] per-point means over the covering windows (padding dropped).
-  """
-  values = np.asarray(window_values, dtype=np.float64)
-  sizes = [p.windows.shape[0] for p in parts]
-  if values.shape != (sum(sizes),):
-    raise ValueError(f"expected {sum(sizes)} window values, got shape {values.shape}")
-  out, begin = [], 0
-  for p, n in zip(parts, sizes):
-    vals = values[begin:begin + n]
-    begin += n
-    length = int(p.starts[-1]) + p.windows.shape[1]
-    per_step = np.broadcast_to(vals[:, None], (n, p.windows.shape[1]))
-    out.append(windows_lib.aggregate(per_step, p.starts, length)[:p.point_labels.size])
-  return np.concatenate(out)

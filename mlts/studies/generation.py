@@ -20,14 +20,13 @@ two disjoint halves of the real windows) and the predictive score of a GRU
 trained on the real windows themselves ("original" in TimeGAN's tables).
 Published Diffusion-TS numbers are printed beside ours (`PUBLISHED`).
 
-`run(config, workdir)` is what `experiments/main.py` calls for configs with
+`run(config, workdir)` is the study 'generation': configs with
 `experiment = 'generation'` (configs/generation_*.py). Outputs: config.json,
 results.json, tables.md, samples.npz, and the generator's Orbax checkpoints.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from typing import Any
@@ -37,10 +36,10 @@ import ml_collections
 import numpy as np
 from absl import logging
 
+from mlts import results as results_lib
 from mlts import sharding
-from mlts.data import ucr
-from mlts.diffusion import experiment as diffusion_experiment
-from mlts.diffusion import losses, process, samplers
+from mlts.data import transforms, ucr
+from mlts.diffusion import losses, process, samplers, trainer
 from mlts.metrics import temporal
 
 DATASETS = ("sines", "stock", "energy")
@@ -87,22 +86,20 @@ def _mean_std(values) -> list[float]:
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   """Trains the generator, samples, and scores it against the references."""
-  os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, "config.json"), "w") as f:
-    f.write(config.to_json_best_effort(indent=2))
+  started = results_lib.start_run(config, workdir)
   real = load_windows(config)
   logging.info("%s: %d real windows %s", config.data.dataset, real.shape[0], real.shape[1:])
-  scaled = (2.0 * real - 1.0).astype(np.float32)
+  scaled = transforms.to_signed(real).astype(np.float32)
   start = time.perf_counter()
-  proc, model, params, train_seconds = diffusion_experiment.train_variant(
+  proc, model, params, train_seconds = trainer.train_variant(
       config, config.diffusion, scaled, workdir, "generator", sharding.make_mesh())
   stats = process.data_stats(proc, scaled)
   num = min(config.num_samples, real.shape[0]) if config.num_samples else real.shape[0]
   sample = make_sampler(proc, model, params, stats, batch=config.sample_batch,
                         num_steps=config.sample_steps, solver=config.solver)
   t0 = time.perf_counter()
-  fake = np.clip((draw(sample, num, config.sample_batch,
-                       jax.random.key(config.seed + 1)) + 1.0) / 2.0, 0.0, 1.0)
+  fake = transforms.from_signed(
+      draw(sample, num, config.sample_batch, jax.random.key(config.seed + 1)), clip=True)
   sample_seconds = time.perf_counter() - t0
   rng = np.random.default_rng(config.seed)
   real_eval = real[np.sort(rng.choice(real.shape[0], num, replace=False))] \
@@ -120,7 +117,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   results = {
       "dataset": config.data.dataset, "num_real": int(real.shape[0]),
       "num_synthetic": int(num), "shape": list(real.shape[1:]),
-      "process": diffusion_experiment.describe(proc),
+      "process": trainer.describe(proc),
       "diffusion": {"discriminative": _mean_std(ours["discriminative"]),
                     "predictive": _mean_std(ours["predictive"])},
       "real_halves_discriminative": _mean_std(floor),
@@ -129,10 +126,9 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
       "per_seed": {**ours, "real_halves_discriminative": floor, "original_predictive": original},
       "seconds": {"train": train_seconds, "sample": sample_seconds,
                   "total": time.perf_counter() - start},
-      "devices": [str(d) for d in jax.devices()],
+      **results_lib.facts(started),
   }
-  with open(os.path.join(workdir, "results.json"), "w") as f:
-    json.dump(results, f, indent=1)
+  results_lib.write_json(os.path.join(workdir, "results.json"), results)
   with open(os.path.join(workdir, "tables.md"), "w") as f:
     f.write(markdown(results))
   np.savez_compressed(os.path.join(workdir, "samples.npz"), synthetic=fake[:1000].astype(
@@ -153,61 +149,3 @@ def markdown(results: dict[str, Any]) -> str:
            f"| GRU trained on real (original) | – | {results['original_predictive'][0]:.3f} |",
            f"| Diffusion-TS (published) | {p['discriminative']:.3f} | {p['predictive']:.3f} |"]
   return "\n".join(lines) + "\n"
-
-
-def get_base_config(dataset: str, variant: str = "") -> ml_collections.ConfigDict:
-  """Shared config of configs/generation_*.py (see there)."""
-  from configs import diffusion_base  # the diffusion defaults (network, optimizer, process)
-  base = diffusion_base.get_config("synthetic", "quick" if variant in ("quick", "tiny") else "")
-  config = ml_collections.ConfigDict()
-  config.experiment = "generation"
-  config.seed = 0
-  config.data = ml_collections.ConfigDict(dict(dataset=dataset, seq_len=24, dim=5,
-                                                num_sines=10000))
-  config.diffusion = base.diffusion
-  config.diffusion.num_steps = 500
-  config.diffusion.energy_keep = 0.95
-  config.network = base.network
-  config.network.channel_mults = (1, 2)  # length 24: one halving
-  config.network.attention_levels = (1,)
-  config.optimizer = base.optimizer
-  config.training = base.training
-  config.training.num_steps = 20000
-  config.training.batch_size = 128
-  config.training.checkpoint_every = 2000
-  config.metrics = temporal.default_config()
-  config.num_samples = 0  # 0 = as many as real windows (the published protocol)
-  config.sample_batch = 512
-  config.sample_steps = 100  # ODE steps
-  config.solver = "heun"
-  config.num_seeds = 5  # evaluation seeds (Diffusion-TS averages 5)
-  if variant == "quick":
-    config.diffusion.num_steps = 200
-    config.training.num_steps = 10000
-    config.training.batch_size = 64
-    config.training.checkpoint_every = 2000
-    config.num_samples = 2000
-    config.sample_steps = 40
-    config.num_seeds = 2
-  elif variant == "tiny":
-    config.data.num_sines = 256
-    config.diffusion.num_steps = 50
-    config.network.base_width = 8
-    config.network.num_groups = 4
-    config.network.num_heads = 2
-    config.training.num_steps = 4
-    config.training.batch_size = 16
-    config.training.log_every = 2
-    config.training.checkpoint_every = 2
-    config.training.ema_decay = 0.0
-    config.optimizer.warmup_steps = 1
-    config.num_samples = 128
-    config.sample_batch = 64
-    config.sample_steps = 4
-    config.num_seeds = 1
-    config.metrics.discriminative_steps = 20
-    config.metrics.predictive_steps = 20
-    config.metrics.batch_size = 32
-  elif variant:
-    raise ValueError(f"unknown variant {variant!r}; expected 'quick', 'tiny' or none")
-  return config

@@ -2,7 +2,7 @@
 
 `run(config, workdir)` (configs/telemetry_generation_{smap,msl}.py,
 `experiment = 'telemetry_generation'`) trains on the training windows of
-`telemetry_models.load` (telemetry column, all channels):
+`mlts.data.telemetry.load` (telemetry column, all channels):
 
 * the diffusion variants of `config.variants` (default: 'full' = γ + L_reg,
   'no_reg' = γ only, 'no_gamma' = neither: the isotropic model, for which
@@ -39,7 +39,6 @@ features.png, samples.npz.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from typing import Any
@@ -50,8 +49,9 @@ import numpy as np
 from absl import logging
 
 from mlts import features, latent, plots, telemetry_models
+from mlts import results as results_lib
 from mlts.diffusion import basis as basis_lib
-from mlts.diffusion import experiment as diffusion_experiment
+from mlts.diffusion import trainer
 from mlts.metrics import embedding, generative, temporal
 from mlts.vaegan import tstr
 
@@ -170,7 +170,7 @@ def _tstr_windows(data, rng: np.random.Generator, cap: int) -> tuple[np.ndarray,
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   """Trains the generators, draws the sets and writes every metric (module docstring)."""
   start = time.perf_counter()
-  data, mesh, rng = telemetry_models.prepare(config, workdir)
+  data, mesh, rng, started = telemetry_models.prepare(config, workdir)
   num = min(int(config.num_eval), data.heldout.shape[0])
   held_idx = telemetry_models.subsample(rng, data.heldout.shape[0], num)
   heldout, held_channel = data.heldout[held_idx], data.heldout_channel[held_idx]
@@ -314,13 +314,12 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
       "window": int(config.data.window), "num_train_windows": int(data.train.shape[0]),
       "num_per_set": num, "channel_classifier_heldout_accuracy": channel_accuracy,
       "tstr_windows": {"total": int(tstr_x.shape[0]), "anomalous": int(tstr_y.sum())},
-      "processes": {v: diffusion_experiment.describe(m.process) for v, m in models.items()},
+      "processes": {v: trainer.describe(m.process) for v, m in models.items()},
       "generation": rows, "imputation": imputation, "feature_types": counts,
       "seconds": {**timings, "total": time.perf_counter() - start},
-      "devices": [str(d) for d in jax.devices()],
+      **results_lib.facts(started),
   }
-  with open(os.path.join(workdir, "results.json"), "w") as f:
-    json.dump(results, f, indent=1)
+  results_lib.write_json(os.path.join(workdir, "results.json"), results)
   with open(os.path.join(workdir, "tables.md"), "w") as f:
     f.write(markdown(results))
   np.savez_compressed(os.path.join(workdir, "samples.npz"),

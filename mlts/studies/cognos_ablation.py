@@ -5,7 +5,7 @@ its own sub-directory of the workdir, with its own checkpoints, so an
 interrupted grid resumes where it stopped); its validation and test residuals
 are then scored by every post-processing in the grid. All methods, plus the
 |telemetry| and random baselines, go through the same per-channel validation
-thresholds and the same metrics as `mlts.pipeline`.
+thresholds and the same metrics as the detector study.
 
 Files: ablation.json (every metric, pooled and per channel), ablation.md (the
 table), scores.npz, residuals.png (ACF + Q-Q, MSE vs GWNR), arks_trace.png
@@ -16,16 +16,15 @@ model.
 from __future__ import annotations
 
 import copy
-import json
 import os
 from typing import Any
 
-import jax
 import ml_collections
 import numpy as np
 from absl import logging
 
-from mlts import pipeline
+from mlts import evaluation, reconstruction, results
+from mlts.data import series as series_lib
 
 SEPARATOR = "/"  # method names are backbone/loss/postprocess
 
@@ -40,7 +39,7 @@ def sub_config(config: ml_collections.ConfigDict, backbone: str, loss: str,
   return sub
 
 
-def run_ablation(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
+def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   """Trains and scores the whole grid; writes the tables and figures to `workdir`.
 
   Args:
@@ -53,12 +52,10 @@ def run_ablation(config: ml_collections.ConfigDict, workdir: str) -> dict[str, A
   """
   grid = config.ablation
   for backbone in grid.backbones:  # every cell's settings are checked before any work
-    pipeline.check_config(sub_config(config, backbone, grid.losses[0]))
-  os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, "config.json"), "w") as f:
-    f.write(config.to_json_best_effort(indent=2))
-  name, series = pipeline.load_series(config.data)
-  prepared = pipeline.prepare(series, config.data)
+    reconstruction.check_config(sub_config(config, backbone, grid.losses[0]))
+  started = results.start_run(config, workdir)
+  name, series = series_lib.load_series(config.data)
+  prepared = series_lib.prepare(series, config.data)
 
   raw_scores = {}
   residuals: dict[tuple[str, str], Any] = {}
@@ -68,47 +65,46 @@ def run_ablation(config: ml_collections.ConfigDict, workdir: str) -> dict[str, A
       cell = sub_config(config, backbone, loss)
       run_dir = os.path.join(workdir, f"{backbone}_{loss}")
       logging.info("Ablation: training %s with %s loss in %s", backbone, loss, run_dir)
-      trained = pipeline.train_backbone(cell, prepared, run_dir)
-      val_res, test_res = pipeline.compute_residuals(trained, prepared, cell)
+      trained = reconstruction.train_backbone(cell, prepared, run_dir)
+      val_res, test_res = reconstruction.compute_residuals(trained, prepared, cell)
       residuals[(backbone, loss)] = (val_res, test_res)
       timings[f"{backbone}{SEPARATOR}{loss}"] = trained.train_seconds
       for post in grid.postprocess:
         cell.postprocess.name = post
-        raw_scores[SEPARATOR.join((backbone, loss, post))] = pipeline.postprocess_scores(
+        raw_scores[SEPARATOR.join((backbone, loss, post))] = reconstruction.postprocess_scores(
             val_res, test_res, cell.postprocess)
-  raw_scores.update(pipeline.baseline_scores(prepared, config.seed))
+  raw_scores.update(evaluation.baseline_scores(prepared, config.seed))
 
-  results, arrays = pipeline.evaluate_methods(prepared, raw_scores, config.eval)
-  results.update({
+  out, arrays = evaluation.evaluate_methods(prepared, raw_scores, config.eval)
+  out.update({
       "dataset": name,
-      "protocol": pipeline.protocol(config, prepared),
+      "protocol": evaluation.protocol(config, prepared),
       "grid": {"backbones": list(grid.backbones), "losses": list(grid.losses),
                "postprocess": list(grid.postprocess)},
       "train_seconds": timings,
-      "devices": [str(d) for d in jax.devices()],
+      **results.facts(started),
   })
-  with open(os.path.join(workdir, "ablation.json"), "w") as f:
-    json.dump(results, f, indent=1)
+  results.write_json(os.path.join(workdir, "ablation.json"), out)
   np.savez_compressed(os.path.join(workdir, "scores.npz"), **arrays)
   with open(os.path.join(workdir, "ablation.md"), "w") as f:
-    f.write(ablation_markdown(results))
+    f.write(ablation_markdown(out))
   _figures(workdir, config, prepared, residuals, arrays)
-  return results
+  return out
 
 
 COLUMNS = ("AUROC", "AUPRC", "F1", "best-F1 (oracle)", "PA-F1", "Aff-F1", "R-AUC-ROC",
            "R-AUC-PR", "VUS-ROC", "VUS-PR")
 
 
-def ablation_markdown(results: dict[str, Any]) -> str:
-  """The ablation table: one row per backbone/loss/post-processing, baselines last."""
-  lines = [f"# COGNOS ablation on {results['dataset']} "
-           f"({len(results['protocol']['channels'])} channels, pooled)\n",
+def ablation_markdown(report: dict[str, Any]) -> str:
+  """The ablation table of a report: one row per backbone/loss/post-processing, baselines last."""
+  lines = [f"# COGNOS ablation on {report['dataset']} "
+           f"({len(report['protocol']['channels'])} channels, pooled)\n",
            "F1 at per-channel validation thresholds (no test labels); best-F1 is an oracle; "
            "PA-F1 (point-adjusted) is shown beside the random-score baseline's PA-F1.\n",
            "| backbone | loss | post | " + " | ".join(COLUMNS) + " |",
            "|---|---|---|" + "---|" * len(COLUMNS)]
-  for method, r in results["methods"].items():
+  for method, r in report["methods"].items():
     parts = method.split(SEPARATOR)
     backbone, loss, post = parts if len(parts) == 3 else (method, "–", "–")
     cells = ["–" if r["summary"][c] is None else f"{r['summary'][c]:.3f}" for c in COLUMNS]

@@ -1,7 +1,7 @@
 """OOD detection on SMAP / MSL telemetry windows with every latent score (issue 6 §4).
 
 `run(config, workdir)` (configs/ood_{smap,msl}.py, `experiment = 'ood'`)
-trains on one spacecraft's training windows (`telemetry_models.load`) the
+trains on one spacecraft's training windows (`mlts.data.telemetry.load`) the
 diffusion model of `config.variants[0]` and β-VAEGAN₂, then embeds windows in
 three representations:
 
@@ -31,17 +31,17 @@ tables.md, eigenmap.png.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from typing import Any
 
-import jax
 import ml_collections
 import numpy as np
 from absl import logging
 
 from mlts import latent, plots, telemetry_models
+from mlts import results as results_lib
+from mlts.data import telemetry, transforms
 from mlts.diffusion import basis as basis_lib
 
 OTHER = {"smap": "msl", "msl": "smap"}
@@ -81,11 +81,11 @@ def _normal(parts) -> tuple[np.ndarray, np.ndarray]:
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   """Trains the models, scores every task / representation / score (module docstring)."""
   start = time.perf_counter()
-  data, mesh, rng = telemetry_models.prepare(config, workdir)
+  data, mesh, rng, started = telemetry_models.prepare(config, workdir)
   dc = config.data
   other_name = OTHER[data.spacecraft]
-  other = telemetry_models.load(other_name, window=dc.window, stride=dc.window,
-                                holdout=dc.holdout, val_fraction=dc.val_fraction)
+  other = telemetry.load(other_name, window=dc.window, stride=dc.window,
+                         holdout=dc.holdout, val_fraction=dc.val_fraction)
   cap = int(config.max_windows)
   fit_windows = data.train[telemetry_models.subsample(rng, data.train.shape[0], cap)]
   val_normal, _ = _normal(data.val)
@@ -120,7 +120,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
         model, x, steps=s.encode_steps, solver=s.solver, batch=s.batch))
     embedded["VAE mean"][name] = telemetry_models.vaegan_encode(config, vstate, x, batch=s.batch,
                                                                 mesh=mesh)["mu"]
-    embedded["raw window"][name] = dct(2.0 * x - 1.0)
+    embedded["raw window"][name] = dct(transforms.to_signed(x))
   timings["embed"] = time.perf_counter() - t0
 
   sc = config.scores
@@ -157,10 +157,9 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
       "counts": {k: int(v.shape[0]) for k, v in sets.items()},
       "variant": config.variants[0], "threshold_quantile": float(sc.threshold_quantile),
       "tasks": tables, "seconds": {**timings, "total": time.perf_counter() - start},
-      "devices": [str(d) for d in jax.devices()],
+      **results_lib.facts(started),
   }
-  with open(os.path.join(workdir, "results.json"), "w") as f:
-    json.dump(results, f, indent=1)
+  results_lib.write_json(os.path.join(workdir, "results.json"), results)
   with open(os.path.join(workdir, "tables.md"), "w") as f:
     f.write(markdown(results))
   return results

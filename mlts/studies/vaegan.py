@@ -1,6 +1,6 @@
 """The β-VAEGAN experiments (papers/001 Tables I–III, Figs. 3–4) as one run.
 
-`run(config, workdir)` (called by `experiments/main.py` for configs with
+`run(config, workdir)` (the study 'vaegan': configs with
 `experiment = 'vaegan'`) trains every model of `config.models` (names of
 `train.VARIANTS`: AE, VAE, BeatGAN, BeatGAN+, β-VAEGAN₁, β-VAEGAN₂) on every
 fold of the dataset's protocol (`protocol.py`), scores the validation and test
@@ -39,6 +39,8 @@ import numpy as np
 from absl import logging
 
 from mlts import evaluation, metrics, sharding, writers
+from mlts import results as results_lib
+from mlts.data import telemetry
 from mlts.vaegan import composition, protocol, scoring, tstr
 from mlts.vaegan import train as vaegan_train
 
@@ -164,7 +166,7 @@ def load_folds(config: ml_collections.ConfigDict) -> tuple[str, list[dict[str, A
                     "indices": {k: v.tolist() for k, v in idx.items()}})
     return UCR[name], folds, None
   if name in TELEMETRY:
-    data = protocol.nasa_windows(name, window=config.data.length,
+    data = telemetry.nasa_windows(name, window=config.data.length,
                                  train_stride=config.data.train_stride,
                                  val_fraction=config.data.val_fraction,
                                  channels=config.data.channels)
@@ -243,9 +245,8 @@ def evaluate_model(state, vcfg: ml_collections.ConfigDict, fold: dict, config, *
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   """Runs the configured β-VAEGAN experiment (see the module docstring)."""
+  started = results_lib.start_run(config, workdir)
   os.makedirs(os.path.join(workdir, "figures"), exist_ok=True)
-  with open(os.path.join(workdir, "config.json"), "w") as f:
-    f.write(config.to_json_best_effort(indent=2))
   mesh = sharding.make_mesh()
   dataset, folds, telemetry = load_folds(config)
   logging.info("%s: %d folds; fold 0 train %s, val %d (%d abnormal), test %d (%d abnormal)",
@@ -279,6 +280,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
     results["timing_seconds"][model] = seconds
   if config.chi.betas:
     results["chi"] = chi_experiment(config, folds[0], workdir, mesh)
+  results.update(results_lib.facts(started))
   write_outputs(workdir, results, folds[0], first_fold_arrays, config)
   return results
 
@@ -310,13 +312,13 @@ def summarize_model(per_fold: list[dict], vcfg) -> dict[str, Any]:
   return out
 
 
-def point_metrics(data: protocol.TelemetryData, arrays: dict, eval_config) -> dict[str, dict]:
+def point_metrics(data: telemetry.TelemetryData, arrays: dict, eval_config) -> dict[str, dict]:
   """Point-wise summary rows per method: window scores/preds mapped to points."""
   labels = np.concatenate([p.point_labels for p in data.test])
   out = {}
   for name, scores in arrays["method_scores"].items():
-    point_scores = protocol.point_scores(data.test, scores)
-    point_preds = (protocol.point_scores(data.test, arrays["method_preds"][name]) > 0)
+    point_scores = telemetry.point_scores(data.test, scores)
+    point_preds = (telemetry.point_scores(data.test, arrays["method_preds"][name]) > 0)
     report = evaluation.evaluate(labels, point_scores, point_preds.astype(np.int8), eval_config)
     out[name] = evaluation.summary_row(report)
   return out
@@ -380,8 +382,7 @@ def markdown_tables(results: dict[str, Any]) -> str:
 def write_outputs(workdir: str, results: dict, fold: dict, arrays: dict, config) -> None:
   """results.json, tables.md and the figures of the first fold."""
   from mlts.vaegan import figures
-  with open(os.path.join(workdir, "results.json"), "w") as f:
-    json.dump(evaluation._jsonable(results), f, indent=1)
+  results_lib.write_json(os.path.join(workdir, "results.json"), evaluation._jsonable(results))
   with open(os.path.join(workdir, "tables.md"), "w") as f:
     f.write(markdown_tables(results))
   labels = fold["test_labels"]

@@ -41,7 +41,6 @@ Choices where the text is silent or would leak labels (documented here):
 from __future__ import annotations
 
 import functools
-import json
 import os
 import time
 from typing import Any, Sequence
@@ -53,6 +52,7 @@ import numpy as np
 import optax
 
 from mlts import metrics
+from mlts import results as results_lib
 
 MODELS = ("beta_vae", "ae")
 
@@ -362,14 +362,12 @@ def markdown_tables(example: dict[str, Any], grid: dict[str, Any] | None = None)
 
 
 def run(config, workdir: str) -> dict[str, Any]:
-  """`experiments/main.py` entry: the example and the grid, written to `workdir`.
+  """The study 'vae_example': the example and the grid, written to `workdir`.
 
   Writes config.json, results.json (summaries per model and grid cell) and
   tables.md; returns the JSON-ready results.
   """
-  os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, "config.json"), "w") as f:
-    f.write(config.to_json_best_effort(indent=2))
+  started = results_lib.start_run(config, workdir)
   example = run_example(config)
   grid = run_grid(config)
   results = {
@@ -379,9 +377,9 @@ def run(config, workdir: str) -> dict[str, Any]:
       "grid": {f"latent={k},beta={b:g}": c for (k, b), c in grid["cells"].items()},
       "grid_selected": list(grid["selected"]),
       "seconds": {"example": example["seconds"], "grid": grid["seconds"]},
+      **results_lib.facts(started),
   }
-  with open(os.path.join(workdir, "results.json"), "w") as f:
-    json.dump(results, f, indent=1)
+  results_lib.write_json(os.path.join(workdir, "results.json"), results)
   with open(os.path.join(workdir, "tables.md"), "w") as f:
     f.write("# Worked β-VAE example (paper 003)\n\n" + markdown_tables(example, grid) + "\n")
   return results

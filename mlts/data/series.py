@@ -1,0 +1,164 @@
+"""Labelled series as every detector study sees them: load by name, split, normalize, window.
+
+`load_series(config.data)` turns the `data` config section into a list of
+`Series` (raw train / test / labels of one channel, one file, or one synthetic
+series); `prepare` splits off the validation part (the last `val_fraction` of
+each training series) and normalizes each series with the statistics of its own
+fit part; `training_windows` cuts the windows the networks train on, never
+across two series.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+import ml_collections
+import numpy as np
+
+from mlts.data import synthetic, transforms
+from mlts.data import windows as windows_lib
+
+DATASETS = ("smap", "msl", "synthetic", "csv")
+
+
+@dataclasses.dataclass(frozen=True)
+class Series:
+  """One labelled series (a NASA channel, a file, or a synthetic series), raw values.
+
+  Attributes:
+    name: channel id or file name.
+    train: [T_train, C] normal training data.
+    test: [T_test, C] test data.
+    labels: [T_test] int8 test labels.
+  """
+  name: str
+  train: np.ndarray
+  test: np.ndarray
+  labels: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True)
+class PreparedSeries:
+  """A series split and normalized with statistics of its fit part only.
+
+  Attributes:
+    name: channel id.
+    fit: [T_fit, C] training part (first 1 - val_fraction of train), normalized.
+    val: [T_val, C] validation part (last val_fraction of train), normalized.
+    test: [T_test, C] normalized test data.
+    labels: [T_test] int8.
+  """
+  name: str
+  fit: np.ndarray
+  val: np.ndarray
+  test: np.ndarray
+  labels: np.ndarray
+
+
+def parse_channels(text: str) -> list[str]:
+  """'A-1, P-1,' -> ['A-1', 'P-1']: the comma-separated channel lists of configs."""
+  return [c.strip() for c in (text or "").split(",") if c.strip()]
+
+
+def select_channels(items: Sequence, wanted: Sequence[str], *, what: str) -> list:
+  """The items (anything with a `.name`) named in `wanted`, in `wanted`'s order if given.
+
+  Args:
+    items: channels or series.
+    wanted: names from `parse_channels`; empty keeps every item in its order.
+    what: what the items are, for the error ('SMAP channel').
+
+  Raises:
+    ValueError: a wanted name that no item has (all of them listed).
+  """
+  if not wanted:
+    return list(items)
+  known = {c.name: c for c in items}
+  unknown = [w for w in wanted if w not in known]
+  if unknown:
+    raise ValueError(f"unknown {what}(s) {unknown} in data.channels; "
+                     f"known: {sorted(known)}")
+  return [known[w] for w in wanted]
+
+
+def load_series(config: ml_collections.ConfigDict) -> tuple[str, list[Series]]:
+  """Loads the dataset named by `config.dataset` (the `data` section).
+
+  'smap' / 'msl': the shipped NASA telemetry (or `config.root`); 'synthetic':
+  seeded synthetic series; 'csv': the user's own files (`config.path`, see
+  `mlts.data.files.load`).
+
+  Returns:
+    (display name, list of `Series`).
+  """
+  name = config.dataset.lower()
+  if name in ("smap", "msl"):
+    from mlts.data import nasa  # local import: synthetic runs need no data files
+    channels = nasa.load_spacecraft(name.upper(), features=config.features,
+                                    include_p2=config.include_p2, root=config.root)
+    wanted = parse_channels(config.channels)
+    if wanted:  # the spacecraft's order, as before
+      select_channels(channels, wanted, what=f"{name.upper()} channel")
+      channels = [c for c in channels if c.name in wanted]
+    return name.upper(), [Series(c.name, c.train, c.test, c.labels) for c in channels]
+  if name == "synthetic":
+    out = []
+    for k in range(config.synthetic.num_series):
+      s = synthetic.make_series(
+          config.synthetic.seed + k, train_length=config.synthetic.train_length,
+          test_length=config.synthetic.test_length,
+          num_channels=config.synthetic.num_channels,
+          num_anomalies=config.synthetic.num_anomalies)
+      out.append(Series(f"syn-{k}", s.train, s.test, s.labels))
+    return "synthetic", out
+  if name == "csv":
+    return load_files(config)
+  raise ValueError(f"unknown data.dataset {config.dataset!r}; expected one of {DATASETS}")
+
+
+def load_files(config: ml_collections.ConfigDict) -> tuple[str, list[Series]]:
+  """The 'csv' dataset: the user's own CSV / .npy / .npz files (`mlts.data.files`).
+
+  The display name is the file (or folder) name, never a benchmark's name.
+  """
+  import os
+
+  from mlts.data import files
+  if not config.get("path"):
+    raise ValueError("data.path is empty: give a CSV / .npy / .npz file or a folder of them "
+                     "(--config.data.path=...)")
+  loaded = files.load(
+      config.path, columns=config.get("columns", ""),
+      label_column=config.get("label_column") or None,
+      timestamp_column=config.get("timestamp_column") or None,
+      train_until=files.parse_train_until(config.get("train_until")),
+      test_path=config.get("test_path") or None)
+  loaded = select_channels(loaded, parse_channels(config.get("channels", "")), what="file")
+  title = os.path.basename(os.path.normpath(config.path))
+  return title, [Series(s.name, s.train, s.test, s.labels) for s in loaded]
+
+
+def prepare(series: Sequence[Series], config: ml_collections.ConfigDict) -> list[PreparedSeries]:
+  """Splits off validation and normalizes each series with its own fit-part statistics."""
+  out = []
+  for s in series:
+    fit, val = transforms.split_train_val(s.train, config.val_fraction)
+    norm = transforms.fit_normalizer(fit, config.normalization, name=f"{s.name} train")
+    out.append(PreparedSeries(
+        name=s.name, fit=norm.apply(fit).astype(np.float32),
+        val=norm.apply(val).astype(np.float32), test=norm.apply(s.test).astype(np.float32),
+        labels=np.asarray(s.labels, np.int8)))
+  return out
+
+
+def training_windows(prepared: Sequence[PreparedSeries], window: int, stride: int, *,
+                     part: str = "fit") -> np.ndarray:
+  """Windows [N, L, C] of every series' `part` ('fit' or 'val'), each series on its own.
+
+  Series shorter than the window are edge-padded (see `windows.sliding_windows`).
+  """
+  return np.concatenate(
+      [windows_lib.sliding_windows(getattr(p, part), window, stride, pad=True,
+                                   name=f"{p.name} {part}")[0]
+       for p in prepared], axis=0).astype(np.float32)
