@@ -7,6 +7,7 @@ Every dataset config imports this and overrides only what differs. Run:
 import ml_collections
 from ml_collections import config_dict
 
+from mlts import models, train, train_state
 from mlts.cognos import gwnr, postprocess
 
 
@@ -35,58 +36,9 @@ def get_config() -> ml_collections.ConfigDict:
   syn.test_length = 2000  # test steps per series
   syn.num_anomalies = 8  # anomalies injected per test series
 
-  config.model = model = ml_collections.ConfigDict()
-  model.name = "conv_ae"  # backbone: conv_ae | lstm_ae | dlinear | modern_tcn | transformer
-  model.revin = False  # per-window instance normalization (hides level shifts if on)
-  # Each backbone reads its own sub-section (only the named one is used).
-  model.conv_ae = ml_collections.ConfigDict(dict(
-      hidden=(32, 64, 64),  # channels per strided level (each halves L)
-      latent=4,  # bottleneck channels: L/8 x 4 = 64 numbers per 128-step window
-      kernel_size=5))  # convolution width
-  model.lstm_ae = ml_collections.ConfigDict(dict(
-      hidden_size=32,  # LSTM width of encoder and decoder
-      latent=16))  # code size (the encoder's final state projected)
-  model.dlinear = ml_collections.ConfigDict(dict(
-      latent=16,  # rank of the linear maps along time (L -> latent -> L)
-      moving_avg=25))  # trend kernel of the series decomposition
-  model.modern_tcn = ml_collections.ConfigDict(dict(
-      d_model=32,  # features per token
-      latent=2,  # code features per token: L/8 tokens x 2 = L/4 numbers per channel
-      patch_size=8,  # steps per patch
-      patch_stride=8,  # steps between patches
-      large_kernel=51,  # depthwise kernel over tokens
-      ffn_ratio=2,  # ConvFFN expansion
-      num_blocks=1,  # blocks in the encoder and in the decoder
-      channel_ffn=False))  # ConvFFN2 mixing channels (weights grow as C^2)
-  model.transformer = ml_collections.ConfigDict(dict(
-      d_model=32,  # token width
-      latent=4,  # code features per token: L/16 tokens x 4 = L/4 numbers per channel
-      patch_size=16,  # steps per patch
-      patch_stride=16,  # steps between patches
-      num_heads=4,  # attention heads
-      mlp_ratio=2,  # MLP expansion
-      num_layers=1))  # pre-LN blocks on each side of the bottleneck
-
-  config.training = training = ml_collections.ConfigDict()
-  training.loss = "mse"  # mse | gwnr (COGNOS: residuals shaped into Gaussian white noise)
-  training.num_steps = 2000  # optimizer steps
-  training.batch_size = 64  # global batch (split over devices; a multiple of the device count)
-  training.ema_decay = 0.0  # EMA of parameters used for scoring when > 0
-  training.log_every = 100  # steps between logged averages
-  training.eval_every = 500  # steps between validation-loss evaluations; 0 = off
-  training.checkpoint_every = 500  # steps between Orbax checkpoints
-  training.max_checkpoints = 2  # checkpoints kept
-
-  config.optimizer = opt = ml_collections.ConfigDict()
-  opt.name = "adamw"  # adam | adamw | adabelief
-  opt.learning_rate = 1e-3  # peak learning rate
-  opt.schedule = "cosine"  # constant | cosine (after linear warm-up)
-  opt.warmup_steps = 100  # linear warm-up steps
-  opt.weight_decay = 1e-4  # adamw only
-  opt.b1 = 0.9  # first-moment decay
-  opt.b2 = 0.999  # second-moment decay
-  opt.eps = 1e-8  # denominator epsilon
-  opt.grad_clip = 1.0  # global-norm clipping; 0 = off
+  config.model = models.default_config()  # backbone name + each backbone's sub-section
+  config.training = train.default_config()
+  config.optimizer = train_state.default_optimizer_config()
 
   # COGNOS sections: their defaults (one comment per field) live beside the code.
   config.gwnr = gwnr.default_config()  # used when training.loss == 'gwnr'

@@ -29,6 +29,20 @@ LossFn = Callable[..., tuple[jax.Array, Mapping[str, jax.Array]]]
 Hook = Callable[[int, TrainState], None]
 
 
+def default_config() -> ml_collections.ConfigDict:
+  """The `training` config section of `fit`."""
+  training = ml_collections.ConfigDict()
+  training.loss = "mse"  # mse | gwnr (COGNOS: residuals shaped into Gaussian white noise)
+  training.num_steps = 2000  # optimizer steps
+  training.batch_size = 64  # global batch (split over devices; a multiple of the device count)
+  training.ema_decay = 0.0  # EMA of parameters used for scoring when > 0
+  training.log_every = 100  # steps between logged averages
+  training.eval_every = 500  # steps between validation-loss evaluations; 0 = off
+  training.checkpoint_every = 500  # steps between Orbax checkpoints
+  training.max_checkpoints = 2  # checkpoints kept
+  return training
+
+
 def make_train_step(loss_fn: LossFn):
   """Returns `step(state, batch, key) -> (state, metrics)`, pure and jittable.
 

@@ -28,6 +28,21 @@ class TrainState(train_state.TrainState):
     return new.replace(ema_params=ema)
 
 
+def default_optimizer_config() -> ml_collections.ConfigDict:
+  """The `optimizer` config section of `make_optimizer`."""
+  opt = ml_collections.ConfigDict()
+  opt.name = "adamw"  # adam | adamw | adabelief
+  opt.learning_rate = 1e-3  # peak learning rate
+  opt.schedule = "cosine"  # constant | cosine (after linear warm-up)
+  opt.warmup_steps = 100  # linear warm-up steps
+  opt.weight_decay = 1e-4  # adamw only
+  opt.b1 = 0.9  # first-moment decay
+  opt.b2 = 0.999  # second-moment decay
+  opt.eps = 1e-8  # denominator epsilon
+  opt.grad_clip = 1.0  # global-norm clipping; 0 = off
+  return opt
+
+
 def make_optimizer(config: ml_collections.ConfigDict,
                    num_steps: int) -> optax.GradientTransformation:
   """Builds the optax optimizer from `config` (the `optimizer` section).

@@ -33,6 +33,8 @@ REGISTRY = {
     "dlinear": ("reconstruction", "ReconstructionDetector"),
     "modern_tcn": ("reconstruction", "ReconstructionDetector"),
     "transformer": ("reconstruction", "ReconstructionDetector"),
+    "vaegan": ("vaegan", "VaeganDetector"),
+    "diffusion": ("diffusion", "DiffusionDetector"),
 }
 
 

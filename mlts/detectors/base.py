@@ -12,7 +12,7 @@ A `Detector` owns what the detector study does around a model, once:
 * save / load without unpickling: arrays through Orbax, everything else
   (config, calibration, shapes) as JSON.
 
-Subclasses implement `_fit_model(fit_parts)`, `_score_normalized(x, k)` and
+Subclasses implement `_fit_model(fit_parts, val_parts)`, `_score_normalized(x, k)` and
 the array state (`_state` / `_set_state`); see `mlts.detectors.baselines`.
 
 Which statistics a series is scored with: the detector is fit on S series. A
@@ -127,6 +127,7 @@ class Detector:
   """
 
   name = "detector"
+  fit_options: tuple[str, ...] = ()  # extra keywords `fit` accepts
 
   def __init__(self, config: ml_collections.ConfigDict):
     self.config = config
@@ -151,8 +152,13 @@ class Detector:
   def validate_config(cls, config: ml_collections.ConfigDict) -> None:
     validate_common(config)
 
-  def _fit_model(self, fit_parts: list[np.ndarray]) -> None:
-    """Fits the model on normalized fit parts (list of [T_k, C])."""
+  def _fit_model(self, fit_parts: list[np.ndarray], val_parts: list[np.ndarray],
+                 **options) -> None:
+    """Fits the model on normalized fit parts (list of [T_k, C]).
+
+    `val_parts` (normalized validation parts) may only guide training (a
+    validation loss), never test data; `options` are `fit`'s extra keywords.
+    """
     raise NotImplementedError
 
   def _prepare_scoring(self, val_parts: list[np.ndarray]) -> None:
@@ -174,17 +180,23 @@ class Detector:
   def num_series(self) -> int:
     return 0 if self._shift is None else int(self._shift.shape[0])
 
-  def fit(self, train, *, validation=None) -> "Detector":
+  def fit(self, train, *, validation=None, **options) -> "Detector":
     """Fits on normal data.
 
     Args:
       train: [T, C] or [T] array, or a list of them (one series each).
       validation: the same form and count; default = the last `val_fraction`
         of each training series (then held out of fitting).
+      **options: detector-specific (learned detectors: `workdir` for the
+        checkpoints and logs).
 
     Returns:
       self.
     """
+    unknown = sorted(set(options) - set(self.fit_options))
+    if unknown:
+      raise ValueError(f"{self.name}.fit() got unknown keyword(s) {unknown}; it accepts "
+                       f"train, validation{''.join(', ' + o for o in self.fit_options)}")
     series, _ = as_series_list(train, name="train")
     widths = {s.shape[1] for s in series}
     if len(widths) > 1:
@@ -207,7 +219,7 @@ class Detector:
     self._scale = np.stack([n.scale for n in norms]).astype(np.float64)
     fit_parts = [self._normalize(fit, k) for k, (fit, _) in enumerate(pairs)]
     val_parts = [self._normalize(v, k) for k, (_, v) in enumerate(pairs)]
-    self._fit_model(fit_parts)
+    self._fit_model(fit_parts, val_parts, **options)
     self._prepare_scoring(val_parts)
     self._calibration = [
         evaluation.calibrate(self._score_normalized(v, k), self.config,

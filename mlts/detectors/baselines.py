@@ -58,8 +58,8 @@ class AbsValue(_StepBaseline):
 
   name = "abs_value"
 
-  def _fit_model(self, fit_parts) -> None:
-    del fit_parts  # the statistics are the normalization itself
+  def _fit_model(self, fit_parts, val_parts) -> None:
+    del fit_parts, val_parts  # the statistics are the normalization itself
 
   def _score_normalized(self, x, k):
     return self._reduce(np.abs(x))
@@ -70,7 +70,8 @@ class RangeDeviation(_StepBaseline):
 
   name = "range_deviation"
 
-  def _fit_model(self, fit_parts) -> None:
+  def _fit_model(self, fit_parts, val_parts) -> None:
+    del val_parts
     self._low = np.stack([p.min(axis=0) for p in fit_parts])  # [S, C]
     self._high = np.stack([p.max(axis=0) for p in fit_parts])
 
@@ -108,7 +109,8 @@ class _WindowBaseline(base.Detector):
     w, starts, _ = windows_lib.sliding_windows(x, self.config.window, stride, pad=True, name=name)
     return w.reshape(w.shape[0], -1), starts
 
-  def _fit_model(self, fit_parts) -> None:
+  def _fit_model(self, fit_parts, val_parts) -> None:
+    del val_parts
     flat = np.concatenate([self._windows(p, self.config.stride, f"train[{k}] fit part")[0]
                            for k, p in enumerate(fit_parts)])
     if flat.shape[0] > self.config.max_train_windows:
