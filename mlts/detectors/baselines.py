@@ -284,7 +284,7 @@ def forest_arrays(forest) -> dict[str, np.ndarray]:
 
 
 def forest_score_samples(arrays: dict[str, Any], x: np.ndarray) -> np.ndarray:
-  """IsolationForest.score_samples from `forest_arrays` (higher = more normal).
+  """IsolationForest.score_samples from `forest_arrays`: −2^(−mean depth / c(ψ)), higher = more normal.
 
   Samples descend every tree together (a loop over trees and depth, vectorized
   over samples); values are compared in float32 as scikit-learn's trees do.
@@ -304,6 +304,6 @@ def forest_score_samples(arrays: dict[str, Any], x: np.ndarray) -> np.ndarray:
       node = np.where(inner, np.where(go_left, left[node], right[node]), node)
     depths += arrays["path"][t][node]
   denominator = float(np.asarray(arrays["denominator"]).reshape(-1)[0])
-  if denominator == 0:
-    return np.ones_like(depths)
-  return 2.0 ** (-depths / denominator)
+  if denominator == 0:  # a single training sample: scikit-learn's score is −1
+    return -np.ones_like(depths)
+  return -(2.0 ** (-depths / denominator))
