@@ -97,6 +97,7 @@ def test_csv_route_from_the_command_line(tmp_path):
   assert scores["labels"].shape == (2000,) and scores["labels"].sum() == 300
   assert open(os.path.join(workdir, "metrics.md")).read().startswith("# pump.csv")
   # A typo in a path is named before any work.
-  bad = cmd[:4] + ["--config.data.path=nope.csv", "--config.data.train_until=2000", f"--workdir={tmp_path / 'bad'}"]
+  bad = cmd[:4] + ["--config.data.path=nope.csv", "--config.data.train_until=2000",
+                   f"--workdir={tmp_path / 'bad'}"]
   out = subprocess.run(bad, cwd=ROOT, capture_output=True, text=True, timeout=600)
   assert out.returncode != 0 and "nope.csv" in out.stderr

@@ -34,6 +34,7 @@ import optax
 
 from mlts import checks
 from mlts import train as train_lib
+from mlts.data import transforms
 from mlts.vaegan import losses
 from mlts.vaegan.model import DEFAULT_HIDDEN, OUTPUTS, BetaVAE, Discriminator
 from mlts.writers import MetricWriter
@@ -111,12 +112,12 @@ def check_config(config: ml_collections.ConfigDict) -> None:
 
 def to_model_range(x, output: str):
   """Windows in [0, 1] -> the decoder's range: unchanged (sigmoid) or 2x − 1 (tanh)."""
-  return x if output == "sigmoid" else 2.0 * x - 1.0
+  return x if output == "sigmoid" else transforms.to_signed(x)
 
 
 def from_model_range(y, output: str):
   """Inverse of `to_model_range`: the decoder's range -> [0, 1]."""
-  return y if output == "sigmoid" else 0.5 * (y + 1.0)
+  return y if output == "sigmoid" else transforms.from_signed(y)
 
 
 class NetState(flax.struct.PyTreeNode):
