@@ -201,8 +201,16 @@ def test_load_refuses_other_config_versions_and_corrupt_arrays(tmp_path):
   with pytest.raises(FileNotFoundError, match="not a saved detector"):
     detectors.load(str(tmp_path / "nothing"))
   shutil.rmtree(os.path.join(path, "arrays"))
-  with pytest.raises(ValueError, match="arrays cannot be read"):
+  with pytest.raises(ValueError, match="arrays is missing"):
     detectors.load(path, allow_config_mismatch=True)
+  path = det.save(str(tmp_path / "knn2"))
+  for root, _, names in os.walk(os.path.join(path, "arrays")):
+    for n in names:
+      if n.endswith("_METADATA") or n == "manifest.ocdbt":
+        with open(os.path.join(root, n), "wb") as f:
+          f.write(b"\x00garbage")
+  with pytest.raises(ValueError, match=r"arrays (cannot be read|does not match)"):
+    detectors.load(path)
 
 
 def test_reconstruction_detector_equals_the_detector_study(tmp_path):

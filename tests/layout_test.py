@@ -116,7 +116,7 @@ def test_studies_are_registered_once_and_every_config_names_one():
 
 
 def test_public_api_imports_outside_the_repository(tmp_path):
-  code = ("import mlts.detectors, mlts.studies, mlts.pipeline; "
+  code = ("import mlts.detectors, mlts.generators, mlts.studies, mlts.pipeline; "
           "from mlts import studies; [studies.get(n) for n in studies.available()]; "
           "import sys; assert not any(m.split('.')[0] in ('configs', 'experiments') "
           "for m in sys.modules), 'imported the repository'; print('ok')")

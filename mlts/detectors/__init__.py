@@ -15,9 +15,8 @@ normalization, thresholds fit on validation scores only) and
 from __future__ import annotations
 
 import importlib
-import json
-import os
 
+from mlts import estimators
 from mlts.detectors.base import Detector, NotFittedError  # noqa: F401
 
 # name -> (module under mlts.detectors, class name); imported when first used.
@@ -72,10 +71,8 @@ def create(name: str, **overrides) -> Detector:
     ValueError: an unknown name or field (the valid ones are listed), or a
       value the detector refuses (named).
   """
-  from mlts.detectors import base
   cls = detector_class(name)
-  config = base.apply_overrides(cls.default_config(), overrides, where=name)
-  return cls(config)
+  return cls(estimators.apply_overrides(cls.default_config(), overrides, where=name))
 
 
 def load(directory: str, *, allow_config_mismatch: bool = False) -> Detector:
@@ -90,65 +87,15 @@ def load(directory: str, *, allow_config_mismatch: bool = False) -> Detector:
     FileNotFoundError: no detector.json in `directory`.
     ValueError: not a detector directory, another format version, an unknown
       detector, a config whose fields differ from this version's (listed), or
-      arrays that are corrupt or do not match (the path is named).
+      arrays that are missing, corrupt or do not match (the path is named).
   """
-  from mlts import results
   from mlts.detectors import base
-  path = os.path.join(directory, base.CONFIG_FILE)
-  if not os.path.isfile(path):
-    raise FileNotFoundError(f"{path} not found: {directory} is not a saved detector "
-                            "(Detector.save writes detector.json and arrays/)")
-  try:
-    with open(path) as f:
-      meta = json.load(f)
-  except json.JSONDecodeError as err:
-    raise ValueError(f"{path} is not valid JSON ({err})") from err
-  if not isinstance(meta, dict) or meta.get("format") != base.FORMAT:
-    raise ValueError(f"{path} is not an mlts detector (format {meta.get('format')!r})"
-                     if isinstance(meta, dict) else f"{path} is not an mlts detector")
-  if meta.get("format_version") != base.FORMAT_VERSION:
-    raise ValueError(f"{path}: format version {meta.get('format_version')} is not "
-                     f"{base.FORMAT_VERSION}, the one this mlts reads")
-  cls = detector_class(meta["name"])
-  config = cls.default_config()
-  saved_fields = set(results.flatten(meta["config"]))
-  known_fields = set(results.flatten(json.loads(config.to_json_best_effort())))
-  added, removed = sorted(known_fields - saved_fields), sorted(saved_fields - known_fields)
-  if (added or removed) and not allow_config_mismatch:
-    raise ValueError(
-        f"{path} was written with another version of the {meta['name']!r} config: fields "
-        f"missing from it {added or 'none'}, fields this version does not have "
-        f"{removed or 'none'}. Pass allow_config_mismatch=True to load it with this "
-        "version's defaults for the missing fields, or refit the detector")
-  flat_saved = results.flatten(meta["config"])
-  _set_flat(config, {k: v for k, v in flat_saved.items() if k in known_fields})
+  path, meta = estimators.read_meta(directory, base.CONFIG_FILE, fmt=base.FORMAT,
+                                    version=base.FORMAT_VERSION, what="detector")
+  cls = detector_class(meta.get("name", "?"))
+  config = estimators.saved_config(cls.default_config(), meta.get("config", {}), path=path,
+                                   name=meta["name"], what="detector",
+                                   allow_mismatch=allow_config_mismatch)
   detector = cls(config)
-  arrays_path = os.path.join(directory, base.ARRAYS_DIR)
-  try:
-    import orbax.checkpoint as ocp
-    checkpointer = ocp.StandardCheckpointer()
-    arrays = checkpointer.restore(os.path.abspath(arrays_path))
-    checkpointer.close()
-  except Exception as err:  # orbax raises many types; all mean "cannot read these arrays"
-    raise ValueError(f"{arrays_path} cannot be read ({type(err).__name__}: {err})") from err
-  try:
-    detector._restore(meta, arrays)
-  except (KeyError, ValueError, TypeError) as err:
-    raise ValueError(f"{arrays_path} does not match {path} ({type(err).__name__}: {err})"
-                     ) from err
+  estimators.restore_into(directory, path, lambda arrays: detector._restore(meta, arrays))
   return detector
-
-
-def _set_flat(config, flat: dict) -> None:
-  """Sets dotted fields of a ConfigDict from JSON values (lists back to tuples)."""
-  for key, value in flat.items():
-    node = config
-    *parents, leaf = key.split(".")
-    for p in parents:
-      node = node[p]
-    current = node[leaf]
-    if isinstance(current, tuple) and isinstance(value, list):
-      value = tuple(value)
-    if isinstance(current, dict) or hasattr(current, "keys"):
-      continue  # an empty section
-    node[leaf] = value

@@ -24,20 +24,17 @@ of the one training series; otherwise pass `series=k`.
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
-import jax
 import ml_collections
 import numpy as np
 
-from mlts import checks, evaluation
+from mlts import checks, estimators, evaluation
 from mlts.data import transforms
 
 FORMAT = "mlts.detector"
 FORMAT_VERSION = 1
 CONFIG_FILE = "detector.json"
-ARRAYS_DIR = "arrays"
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -72,31 +69,6 @@ def validate_common(config: ml_collections.ConfigDict) -> None:
   if config.score_normalization not in ("none", "validation"):
     raise ValueError("score_normalization must be 'none' or 'validation', got "
                      f"{config.score_normalization!r}")
-
-
-def apply_overrides(config: ml_collections.ConfigDict, overrides: dict[str, Any], *,
-                    where: str) -> ml_collections.ConfigDict:
-  """Sets fields of `config` from keyword overrides, refusing unknown ones.
-
-  A field holding a section takes a dict (`training={'num_steps': 100}`),
-  checked the same way one level down.
-
-  Raises:
-    ValueError: an unknown field (the valid ones are listed).
-  """
-  for key, value in overrides.items():
-    if key not in config:
-      raise ValueError(f"{where} has no field {key!r}; valid fields: {', '.join(sorted(config))}")
-    if isinstance(config[key], ml_collections.ConfigDict):
-      if not isinstance(value, (dict, ml_collections.ConfigDict)):
-        raise ValueError(f"{where}.{key} is a section; give a dict of its fields, got {value!r}")
-      apply_overrides(config[key], dict(value), where=f"{where}.{key}")
-    else:
-      try:
-        config[key] = value
-      except TypeError as err:  # ml_collections refuses a change of type
-        raise ValueError(f"{where}.{key}: {err}") from err
-  return config
 
 
 def as_series_list(x, *, name: str) -> tuple[list[np.ndarray], bool]:
@@ -268,8 +240,6 @@ class Detector:
       The directory.
     """
     self._require_fitted("save")
-    directory = os.path.abspath(directory)
-    os.makedirs(directory, exist_ok=True)
     import mlts
     meta = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "mlts_version": mlts.__version__,
@@ -280,14 +250,7 @@ class Detector:
         "extra": self._extra_json(),
     }
     arrays = {"shift": self._shift, "scale": self._scale, "model": self._state()}
-    import orbax.checkpoint as ocp
-    checkpointer = ocp.StandardCheckpointer()
-    checkpointer.save(os.path.join(directory, ARRAYS_DIR), jax.device_get(arrays), force=True)
-    checkpointer.wait_until_finished()
-    checkpointer.close()
-    with open(os.path.join(directory, CONFIG_FILE), "w") as f:  # last: marks a complete save
-      json.dump(meta, f, indent=1)
-    return directory
+    return estimators.save(directory, CONFIG_FILE, meta, arrays)
 
   def _extra_json(self) -> dict[str, Any]:
     """JSON-ready facts beside the arrays (shapes needed to restore), for subclasses."""

@@ -286,8 +286,9 @@ def forest_arrays(forest) -> dict[str, np.ndarray]:
 def forest_score_samples(arrays: dict[str, Any], x: np.ndarray) -> np.ndarray:
   """IsolationForest.score_samples from `forest_arrays`: −2^(−mean depth / c(ψ)).
 
-  Higher = more normal, as scikit-learn's. Samples descend every tree together (a loop over trees and depth, vectorized
-  over samples); values are compared in float32 as scikit-learn's trees do.
+  Higher = more normal, as scikit-learn's. Samples descend every tree together
+  (a loop over trees and depth, vectorized over samples); values are compared
+  in float32 as scikit-learn's trees do.
   """
   x32 = np.asarray(x, np.float32).astype(np.float64)
   rows = np.arange(x32.shape[0])
