@@ -23,6 +23,7 @@ of the one training series; otherwise pass `series=k`.
 
 from __future__ import annotations
 
+import abc
 import json
 from typing import Any
 
@@ -90,7 +91,7 @@ def as_series_list(x, *, name: str) -> tuple[list[np.ndarray], bool]:
   return out, was_list
 
 
-class Detector:
+class Detector(abc.ABC):
   """Base class: the protocol around a model (see the module docstring).
 
   Attributes:
@@ -123,7 +124,9 @@ class Detector:
   @classmethod
   def validate_config(cls, config: ml_collections.ConfigDict) -> None:
     validate_common(config)
+    return None
 
+  @abc.abstractmethod
   def _fit_model(self, fit_parts: list[np.ndarray], val_parts: list[np.ndarray],
                  **options) -> None:
     """Fits the model on normalized fit parts (list of [T_k, C]).
@@ -131,14 +134,14 @@ class Detector:
     `val_parts` (normalized validation parts) may only guide training (a
     validation loss), never test data; `options` are `fit`'s extra keywords.
     """
-    raise NotImplementedError
 
   def _prepare_scoring(self, val_parts: list[np.ndarray]) -> None:
     """After `_fit_model`, before calibration: per-series state from validation (optional)."""
+    return None
 
+  @abc.abstractmethod
   def _score_normalized(self, x: np.ndarray, k: int) -> np.ndarray:
     """Raw per-step scores [T] of one normalized series [T, C], with the state of series k."""
-    raise NotImplementedError
 
   def _state(self) -> dict[str, Any]:
     """The model's arrays (a pytree of non-empty NumPy arrays) for Orbax."""
@@ -146,6 +149,7 @@ class Detector:
 
   def _set_state(self, state: dict[str, Any]) -> None:
     """Restores what `_state` returned."""
+    return None
 
   # ------------------------------------------------------------------ the interface
   @property
@@ -267,6 +271,7 @@ class Detector:
 
   def _restore_extra(self, extra: dict[str, Any]) -> None:
     """Reads `_extra_json`'s facts back (before `_set_state`)."""
+    return None
 
   # ------------------------------------------------------------------ helpers
   def _require_fitted(self, what: str) -> None:

@@ -23,6 +23,7 @@ arrays, so a loaded detector scores exactly as the fitted one without pickles.
 
 from __future__ import annotations
 
+import abc
 from typing import Any
 
 import ml_collections
@@ -123,11 +124,13 @@ class _WindowBaseline(base.Detector):
     return base.window_scores_to_steps(self._window_scores(flat), starts, self.config.window,
                                        x.shape[0])
 
+  @abc.abstractmethod
   def _fit_windows(self, flat: np.ndarray) -> None:
-    raise NotImplementedError
+    """Fits the window model on flattened training windows [N, L * C]."""
 
+  @abc.abstractmethod
   def _window_scores(self, flat: np.ndarray) -> np.ndarray:
-    raise NotImplementedError
+    """[N] scores of flattened windows [N, L * C], higher = more anomalous."""
 
 
 class KnnWindow(_WindowBaseline):

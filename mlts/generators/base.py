@@ -23,6 +23,7 @@ Subclasses implement `_fit_model(x01, workdir)`, `_sample01(num, seed)`,
 
 from __future__ import annotations
 
+import abc
 import json
 import operator
 import tempfile
@@ -150,7 +151,7 @@ def _put_empty(tree: dict[str, Any], empties: dict[str, Any]) -> dict[str, Any]:
   return tree
 
 
-class Generator:
+class Generator(abc.ABC):
   """Base class: checks, units and persistence around a generative model.
 
   Attributes:
@@ -175,34 +176,37 @@ class Generator:
 
   # ------------------------------------------------------------------ to override
   @classmethod
+  @abc.abstractmethod
   def default_config(cls) -> ml_collections.ConfigDict:
-    raise NotImplementedError
+    """The generator's config with its defaults."""
 
   @classmethod
   def validate_config(cls, config: ml_collections.ConfigDict) -> None:
     """Raises ValueError naming a field whose value cannot work."""
+    return None
 
   def _check_windows(self, num: int, length: int, channels: int) -> None:
     """Raises ValueError when the model cannot train on `num` windows [length, channels].
 
     Called by `fit` before anything is written; messages name `windows` or the config field.
     """
+    return None
 
+  @abc.abstractmethod
   def _fit_model(self, x01: np.ndarray, workdir: str) -> None:
     """Trains on float32 windows [N, L, C] in [0, 1]; checkpoints and logs under `workdir`."""
-    raise NotImplementedError
 
+  @abc.abstractmethod
   def _sample01(self, num: int, seed: int) -> np.ndarray:
     """[num, L, C] samples in [0, 1] units."""
-    raise NotImplementedError
 
+  @abc.abstractmethod
   def _impute01(self, x01: np.ndarray, known: np.ndarray, seed: int,
                 members: int) -> np.ndarray:
     """[members, N, L, C] imputations in [0, 1] units of float32 x01 [N, L, C].
 
     `known` is a float32 {0, 1} array [N, L, C]; missing entries of x01 hold 0.5.
     """
-    raise NotImplementedError
 
   def _state(self) -> dict[str, Any]:
     """The model's arrays (nested dicts of NumPy arrays) for Orbax."""
@@ -210,6 +214,7 @@ class Generator:
 
   def _set_state(self, state: dict[str, Any]) -> None:
     """Restores what `_state` returned (after `_restore_extra`)."""
+    return None
 
   def _extra_json(self) -> dict[str, Any]:
     """JSON-ready facts beside the arrays, for subclasses."""
@@ -217,6 +222,7 @@ class Generator:
 
   def _restore_extra(self, extra: dict[str, Any]) -> None:
     """Reads `_extra_json`'s facts back (before `_set_state`)."""
+    return None
 
   # ------------------------------------------------------------------ the interface
   def fit(self, windows, *, workdir: str | None = None) -> "Generator":
