@@ -9,12 +9,14 @@ with a different one stops unless `--config.resume_mismatch=allow`.
 """
 
 import logging as py_logging
+import os
+import sys
 
 import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from mlts import studies
+from mlts import checkpointing, studies
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file(
@@ -35,7 +37,15 @@ def main(argv):
   logging.get_absl_handler().addFilter(_quiet_orbax)
   logging.info("JAX process %d/%d, local devices %s, backend %s", jax.process_index(),
                jax.process_count(), jax.local_devices(), jax.default_backend())
-  studies.run(FLAGS.config, FLAGS.workdir)
+  try:
+    studies.run(FLAGS.config, FLAGS.workdir)
+  except checkpointing.CheckpointSaveError as err:
+    # After a failed save Orbax's writer threads may never finish, and the interpreter would
+    # wait for them forever: report and leave at once (earlier checkpoints are intact).
+    logging.error("%s", err)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(1)
 
 
 if __name__ == "__main__":

@@ -75,3 +75,43 @@ def same_length(a: np.ndarray, b: np.ndarray, *, names: tuple[str, str]) -> None
   if len(a) != len(b):
     raise ValueError(
         f"{names[0]} has length {len(a)} but {names[1]} has length {len(b)}; they must match")
+
+
+def config_int(section, field: str, *, where: str, minimum: int = 1) -> int:
+  """`section[field]` as an int >= minimum, or ValueError naming `where.field`, value and rule."""
+  value = section[field]
+  if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+    raise ValueError(f"{where}.{field} must be an integer >= {minimum}, got {value!r}")
+  return int(value)
+
+
+def config_float(section, field: str, *, where: str, low: float | None = None,
+                 high: float | None = None, low_open: bool = False,
+                 high_open: bool = False) -> float:
+  """`section[field]` as a finite float in the given range, or ValueError naming the field.
+
+  `low` / `high` are the bounds (None: unbounded); `*_open` excludes the bound.
+  """
+  value = section[field]
+  ok = (not isinstance(value, bool) and isinstance(value, (int, float, np.number))
+        and np.isfinite(value))
+  if ok and low is not None:
+    ok = value > low if low_open else value >= low
+  if ok and high is not None:
+    ok = value < high if high_open else value <= high
+  if not ok:
+    lo = "-inf" if low is None else f"{low:g}"
+    hi = "inf" if high is None else f"{high:g}"
+    left = "(" if low_open or low is None else "["
+    right = ")" if high_open or high is None else "]"
+    rule = f"{left}{lo}, {hi}{right}"
+    raise ValueError(f"{where}.{field} must be a finite number in {rule}, got {value!r}")
+  return float(value)
+
+
+def config_choice(section, field: str, allowed, *, where: str) -> str:
+  """`section[field]` if it is one of `allowed`, or ValueError listing them."""
+  value = section[field]
+  if value not in tuple(allowed):
+    raise ValueError(f"{where}.{field} must be one of {tuple(allowed)}, got {value!r}")
+  return value

@@ -38,6 +38,25 @@ class ScoreCalibration:
     return (np.asarray(scores, dtype=np.float64) - self.center) / self.scale
 
 
+THRESHOLDS = ("quantile", "sigma")
+SCORE_NORMALIZATIONS = ("none", "validation")
+
+
+def validate_config(config: ml_collections.ConfigDict, *, where: str = "eval") -> None:
+  """Checks the `eval` section; ValueError names the field, the value and what is allowed."""
+  if "batch_size" in config:
+    checks.config_int(config, "batch_size", where=where, minimum=1)
+  checks.config_choice(config, "score_normalization", SCORE_NORMALIZATIONS, where=where)
+  checks.config_choice(config, "threshold", THRESHOLDS, where=where)
+  checks.config_float(config, "threshold_quantile", where=where, low=0.0, high=1.0,
+                      low_open=True, high_open=True)
+  checks.config_float(config, "threshold_sigma", where=where)
+  checks.config_float(config, "min_score_scale", where=where, low=0.0, low_open=True)
+  for field in ("range_window", "vus_max_window", "num_plot_series"):
+    if field in config:
+      checks.config_int(config, field, where=where, minimum=0)
+
+
 def calibrate(val_scores, config: ml_collections.ConfigDict, *, name: str = "validation scores"
               ) -> ScoreCalibration:
   """Fits the normalization and threshold of one series on its validation scores.

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from mlts import models, sharding, train, train_state, writers
+from mlts import checks, models, sharding, train, train_state, writers
 from mlts.data import series as series_lib
 from mlts.data import windows as windows_lib
 
@@ -113,10 +113,27 @@ def _validation_loss_hook(run, val_windows: np.ndarray, config: ml_collections.C
 
 
 def check_config(config: ml_collections.ConfigDict) -> None:
-  """Raises ValueError on inconsistent settings before any data is loaded or compiled."""
-  for field in ("stride", "eval_stride"):
-    if config.data[field] < 1:
-      raise ValueError(f"data.{field} must be >= 1, got {config.data[field]}")
+  """Validates every section of a detector-study config before any data is loaded or compiled.
+
+  Raises:
+    ValueError: naming the field, its value and what is allowed.
+  """
+  from mlts import evaluation
+  from mlts.cognos import postprocess
+  series_lib.validate_config(config.data)
+  train.validate_config(config.training)
+  train_state.validate_optimizer_config(config.optimizer)
+  postprocess.validate_config(config.postprocess)
+  evaluation.validate_config(config.eval)
+  checks.config_int(config, "seed", where="config", minimum=0)
+  devices = jax.device_count()
+  for where, section in (("training", config.training), ("eval", config.eval)):
+    if section.batch_size % devices:
+      raise ValueError(f"{where}.batch_size={section.batch_size} does not split over the "
+                       f"{devices} devices; choose a multiple of {devices}")
+  if config.model.name not in models.REGISTRY:
+    raise ValueError(f"model.name must be one of {tuple(models.REGISTRY)}, "
+                     f"got {config.model.name!r}")
   models.check_window(config.model, config.data.window)
 
 

@@ -113,7 +113,7 @@ def start_run(config: ml_collections.ConfigDict, workdir: str) -> Run:
   mode = config.get("resume_mismatch", "error")
   if mode not in MISMATCH_MODES:
     raise ValueError(f"resume_mismatch must be one of {MISMATCH_MODES}, got {mode!r}")
-  os.makedirs(workdir, exist_ok=True)
+  _make_dir(workdir)
   path = os.path.join(workdir, CONFIG_FILE)
   diffs: dict[str, tuple[Any, Any]] = {}
   resumed = os.path.exists(path)
@@ -148,6 +148,17 @@ def start_run(config: ml_collections.ConfigDict, workdir: str) -> Run:
     with open(path, "w") as f:
       f.write(config.to_json_best_effort(indent=2))
   return Run(workdir=workdir, resumed=resumed, mismatches=diffs)
+
+
+def _make_dir(workdir: str) -> None:
+  """Creates the workdir, or says in one line why it cannot be one."""
+  probe = os.path.abspath(workdir)
+  while probe and not os.path.exists(probe):
+    probe = os.path.dirname(probe)
+  if probe and not os.path.isdir(probe):
+    what = "is a file" if probe == os.path.abspath(workdir) else f"lies under the file {probe}"
+    raise ValueError(f"workdir {workdir} {what}, not a directory; choose another --workdir")
+  os.makedirs(workdir, exist_ok=True)
 
 
 def facts(run: Run | None = None) -> dict[str, Any]:

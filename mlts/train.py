@@ -21,7 +21,7 @@ import numpy as np
 import optax
 from absl import logging
 
-from mlts import checkpointing, sharding
+from mlts import checkpointing, checks, sharding
 from mlts.train_state import TrainState
 from mlts.writers import MetricWriter
 
@@ -41,6 +41,19 @@ def default_config() -> ml_collections.ConfigDict:
   training.checkpoint_every = 500  # steps between Orbax checkpoints
   training.max_checkpoints = 2  # checkpoints kept
   return training
+
+
+def validate_config(config: ml_collections.ConfigDict, *, where: str = "training") -> None:
+  """Checks the `training` section; ValueError names the field, the value and what is allowed."""
+  for field in ("num_steps", "batch_size", "log_every", "checkpoint_every", "max_checkpoints"):
+    if field in config:
+      checks.config_int(config, field, where=where, minimum=1)
+  if "eval_every" in config:
+    checks.config_int(config, "eval_every", where=where, minimum=0)
+  if "ema_decay" in config:
+    checks.config_float(config, "ema_decay", where=where, low=0.0, high=1.0, high_open=True)
+  if "loss" in config:
+    checks.config_choice(config, "loss", ("mse", "gwnr"), where=where)
 
 
 def make_train_step(loss_fn: LossFn):
@@ -126,10 +139,12 @@ def fit(state: TrainState, loss_fn: LossFn | None, train_windows: np.ndarray,
   manager = checkpointing.make_manager(
       checkpoint_dir, max_to_keep=config.max_checkpoints,
       save_interval_steps=config.checkpoint_every)
+  failed_save = False
   try:
     state, restored = checkpointing.restore_or_keep(manager, state)
     start = int(jax.device_get(state.step))
     last_saved = restored
+    writer.restart_at(start)  # drop what a killed run logged past its last checkpoint
     step_fn = jax.jit(
         train_step,
         in_shardings=(replicated, sharding.batch_sharded(mesh), replicated),
@@ -169,11 +184,21 @@ def fit(state: TrainState, loss_fn: LossFn | None, train_windows: np.ndarray,
           logging.info("step %d/%d, %.1f steps/s, ETA %.0f s", done, num_steps, rate, eta)
           window_start, window_step = time.perf_counter(), done
       if due_save:
+        bad = checkpointing.count_non_finite(state)
+        if bad:  # the update of one of these steps broke the state: never save it
+          raise NonFiniteLossError(
+              f"{bad} leaves of the training state (parameters / optimizer state) became "
+              f"non-finite by step {done}; training stopped and nothing was saved. "
+              f"{_last_good(last_saved, checkpoint_dir)}")
         checkpointing.save(manager, done, state, force=done == num_steps)
         last_saved = done
     manager.wait_until_finished()
+  except checkpointing.CheckpointSaveError:
+    failed_save = True
+    raise
   finally:
-    manager.close()
+    if not failed_save:  # after a failed save Orbax's threads may never finish: do not wait
+      manager.close()
     writer.flush()
   return state
 
@@ -185,8 +210,16 @@ def _check_and_log(pending, writer: MetricWriter, last_saved, checkpoint_dir: st
     for name, value in metrics.items():
       if name.startswith("loss") and not np.isfinite(value):
         raise NonFiniteLossError(
-            f"non-finite {name} ({value}) at step {step}; training stopped. The last "
-            f"good checkpoint (step {last_saved}) is kept in {checkpoint_dir}")
+            f"non-finite {name} ({value}) at step {step}; training stopped. "
+            f"{_last_good(last_saved, checkpoint_dir)}")
   keys = fetched[-1].keys()
   means = {f"train_{k}": float(np.mean([m[k] for m in fetched])) for k in keys}
   writer.write_scalars(pending[-1][0], means)
+
+
+def _last_good(last_saved, checkpoint_dir: str) -> str:
+  """Where a stopped run can resume from, for the error message."""
+  if last_saved is None:
+    return (f"No checkpoint was saved yet in {checkpoint_dir}: a rerun starts from scratch "
+            "(lower optimizer.learning_rate or set optimizer.grad_clip first)")
+  return f"The last good checkpoint (step {last_saved}) is kept in {checkpoint_dir}"

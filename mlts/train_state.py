@@ -10,6 +10,8 @@ import ml_collections
 import optax
 from flax.training import train_state
 
+from mlts import checks
+
 
 class TrainState(train_state.TrainState):
   """Flax TrainState plus an exponential moving average of the parameters.
@@ -41,6 +43,24 @@ def default_optimizer_config() -> ml_collections.ConfigDict:
   opt.eps = 1e-8  # denominator epsilon
   opt.grad_clip = 1.0  # global-norm clipping; 0 = off
   return opt
+
+
+OPTIMIZERS = ("adam", "adamw", "adabelief")
+SCHEDULES = ("constant", "cosine")
+
+
+def validate_optimizer_config(config: ml_collections.ConfigDict, *,
+                              where: str = "optimizer") -> None:
+  """Checks the `optimizer` section; ValueError names the field, the value and what is allowed."""
+  checks.config_choice(config, "name", OPTIMIZERS, where=where)
+  checks.config_choice(config, "schedule", SCHEDULES, where=where)
+  checks.config_float(config, "learning_rate", where=where, low=0.0, low_open=True)
+  checks.config_int(config, "warmup_steps", where=where, minimum=0)
+  checks.config_float(config, "weight_decay", where=where, low=0.0)
+  for field in ("b1", "b2"):
+    checks.config_float(config, field, where=where, low=0.0, high=1.0, high_open=True)
+  checks.config_float(config, "eps", where=where, low=0.0, low_open=True)
+  checks.config_float(config, "grad_clip", where=where, low=0.0)
 
 
 def make_optimizer(config: ml_collections.ConfigDict,

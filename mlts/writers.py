@@ -27,13 +27,50 @@ class MetricWriter:
     self._active = jax.process_index() == 0
     self._jsonl = None
     self._tb = None
+    self._logdir = logdir
+    self._tensorboard = tensorboard
     if not self._active:
       return
     os.makedirs(logdir, exist_ok=True)
-    self._jsonl = open(os.path.join(logdir, "metrics.jsonl"), "a")
+    self._jsonl = open(self._jsonl_path, "a")
     if tensorboard:
-      from tensorboardX import SummaryWriter  # imported lazily: optional at run time
-      self._tb = SummaryWriter(logdir=os.path.join(logdir, "tensorboard"))
+      self._tb = self._open_tensorboard(None)
+
+  @property
+  def _jsonl_path(self) -> str:
+    return os.path.join(self._logdir, "metrics.jsonl")
+
+  def _open_tensorboard(self, purge_step):
+    from tensorboardX import SummaryWriter  # imported lazily: optional at run time
+    return SummaryWriter(logdir=os.path.join(self._logdir, "tensorboard"),
+                         purge_step=purge_step)
+
+  def restart_at(self, step: int) -> None:
+    """Forgets what was logged after `step` (a run resumed from the checkpoint at `step`).
+
+    Lines of metrics.jsonl with a larger step are dropped, and TensorBoard is
+    told to purge its events past `step`, so a curve across a kill is
+    continuous and every step appears once.
+    """
+    if not self._active:
+      return
+    self._jsonl.close()
+    kept = []
+    with open(self._jsonl_path) as f:
+      for line in f:
+        try:
+          if int(json.loads(line)["step"]) <= step:
+            kept.append(line if line.endswith("\n") else line + "\n")
+        except (ValueError, KeyError, TypeError):
+          continue  # a line cut by the kill
+    tmp = self._jsonl_path + ".tmp"
+    with open(tmp, "w") as f:
+      f.writelines(kept)
+    os.replace(tmp, self._jsonl_path)
+    self._jsonl = open(self._jsonl_path, "a")
+    if self._tb is not None:
+      self._tb.close()
+      self._tb = self._open_tensorboard(step + 1)
 
   def write_scalars(self, step: int, scalars: Mapping[str, Any]) -> None:
     if not self._active:
@@ -41,9 +78,11 @@ class MetricWriter:
     values = {k: float(np.asarray(v)) for k, v in scalars.items()}
     logging.info("[%d] %s", step, ", ".join(f"{k}={v:.6g}" for k, v in values.items()))
     self._jsonl.write(json.dumps({"step": int(step), **values}) + "\n")
+    self._jsonl.flush()  # written as it goes: a killed run keeps its log
     if self._tb is not None:
       for key, value in values.items():
         self._tb.add_scalar(key, value, int(step))
+      self._tb.flush()
 
   def write_hparams(self, hparams: Mapping[str, Any]) -> None:
     if not self._active:

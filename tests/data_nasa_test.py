@@ -251,7 +251,7 @@ def test_feature_count_mismatch(root):
 
 def test_unreadable_npy(root):
   (root / "test" / "A-1.npy").write_bytes(b"not an npy file")
-  with pytest.raises(ValueError, match=r"test.A-1\.npy.*not a readable"):
+  with pytest.raises(ValueError, match=r"test.A-1\.npy.*not a NumPy \.npy file"):
     nasa.load_channel("A-1", root=root)
 
 

@@ -129,7 +129,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
   manager.close()
 
 
-def test_corrupt_checkpoint_gives_clear_error(tmp_path):
+def test_corrupt_checkpoint_gives_clear_error(tmp_path, caplog):
   _fit(str(tmp_path), num_steps=5)
   step_dir = tmp_path / "ckpt" / "5"
   assert step_dir.is_dir()
@@ -137,9 +137,20 @@ def test_corrupt_checkpoint_gives_clear_error(tmp_path):
     for name in files:
       with open(os.path.join(root, name), "wb") as f:
         f.write(b"garbage")
+  with caplog.at_level("WARNING"):  # the checksums see it: set aside, training starts over
+    out = _fit(str(tmp_path), num_steps=10)
+  assert "ckpt/5 is corrupt" in caplog.text and "starts from the initial state" in caplog.text
+  assert int(out.step) == 10 and (tmp_path / "ckpt_rejected" / "5").is_dir()
+  # Without a checksum record (a workdir from before them) the restore error names the step.
+  _fit(str(tmp_path / "old"), num_steps=5)
+  os.remove(tmp_path / "old" / "ckpt.sha256.json")
+  for root, _, files in os.walk(tmp_path / "old" / "ckpt" / "5"):
+    for name in files:
+      with open(os.path.join(root, name), "wb") as f:
+        f.write(b"garbage")
   with pytest.raises(ValueError, match=r"ckpt/5 is corrupt"):
-    _fit(str(tmp_path), num_steps=10)
-  shutil.rmtree(tmp_path / "ckpt")
+    _fit(str(tmp_path / "old"), num_steps=10)
+  shutil.rmtree(tmp_path / "old" / "ckpt")
 
 
 def test_batch_not_divisible_by_devices(tmp_path):

@@ -45,6 +45,19 @@ def default_config() -> ml_collections.ConfigDict:
   return config
 
 
+def validate_config(config: ml_collections.ConfigDict, *, where: str = "postprocess") -> None:
+  """Checks the `postprocess` section; ValueError names the field, the value and what is allowed."""
+  if "name" in config:
+    checks.config_choice(config, "name", NAMES, where=where)
+  checks.config_choice(config, "reduce", ("sum", "max"), where=where)
+  checks.config_float(config, "confidence", where=where, low=0.0, high=1.0, low_open=True,
+                      high_open=True)
+  for field in ("kappa", "q", "band"):
+    checks.config_float(config, field, where=where, low=0.0, low_open=True)
+  checks.config_int(config, "ma_window", where=where, minimum=1)
+  checks.config_float(config, "lp_alpha", where=where, low=0.0, high=1.0, low_open=True)
+
+
 def moving_average(r, window: int) -> np.ndarray:
   """Trailing (causal) moving average of each channel.
 

@@ -362,10 +362,31 @@ def _read(path: pathlib.Path, *, wanted: tuple[str, ...], label_column: str | No
 
 
 def _np_load(path: pathlib.Path):
+  return load_numpy(path, str(path))
+
+
+_MAGIC = {".npy": b"\x93NUMPY", ".npz": b"PK"}
+
+
+def load_numpy(path, where: str):
+  """`np.load(path, allow_pickle=False)` with errors that say what the file is.
+
+  Raises:
+    ValueError: the file does not start as a .npy / .npz file does (e.g. a
+      text file renamed), or it is truncated or unreadable; `where` names it.
+  """
+  path = pathlib.Path(path)
+  magic = _MAGIC.get(path.suffix.lower())
+  if magic is not None:
+    with open(path, "rb") as f:
+      head = f.read(len(magic))
+    if head != magic:
+      raise ValueError(f"{where}: not a NumPy {path.suffix} file (it does not start with the "
+                       f"{path.suffix} signature; a text or CSV file renamed?)")
   try:
     return np.load(path, allow_pickle=False)
   except (ValueError, OSError, EOFError) as e:
-    raise ValueError(f"{path}: not a readable {path.suffix} file: {e}") from e
+    raise ValueError(f"{where}: not a readable {path.suffix} file ({e})") from e
 
 
 def _array_row(i: int) -> str:

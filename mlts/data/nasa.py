@@ -322,10 +322,8 @@ def _load_array(info: ChannelInfo, split: str, root: str | os.PathLike | None) -
     where = str(path)
     if not path.is_file():
       raise FileNotFoundError(f"channel {info.name}: {split} file not found: {path}")
-    try:
-      arr = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as e:
-      raise ValueError(f"{where} (channel {info.name}): not a readable .npy file: {e}") from e
+    from mlts.data import files  # the .npy reader with clear errors
+    arr = files.load_numpy(path, f"{where} (channel {info.name})")
   arr = checks.finite_array(arr, name=f"{where} (channel {info.name})", ndim=2)
   # The telemanom files are float64; a user's float32 copy is widened so that
   # every Channel has one dtype.

@@ -16,6 +16,7 @@ from typing import Sequence
 import ml_collections
 import numpy as np
 
+from mlts import checks
 from mlts.data import synthetic, transforms
 from mlts.data import windows as windows_lib
 
@@ -54,6 +55,26 @@ class PreparedSeries:
   val: np.ndarray
   test: np.ndarray
   labels: np.ndarray
+
+
+def validate_config(config: ml_collections.ConfigDict, *, where: str = "data") -> None:
+  """Checks the `data` section of the detector studies; ValueError names the field."""
+  checks.config_choice(config, "dataset", DATASETS, where=where)
+  checks.config_float(config, "val_fraction", where=where, low=0.0, high=1.0, low_open=True,
+                      high_open=True)
+  checks.config_choice(config, "normalization", transforms.METHODS, where=where)
+  for field in ("window", "stride", "eval_stride"):
+    checks.config_int(config, field, where=where, minimum=1)
+  if config.dataset in ("smap", "msl"):
+    checks.config_choice(config, "features", ("telemetry", "all"), where=where)
+  if config.dataset == "synthetic":
+    syn = config.synthetic
+    for field in ("num_series", "num_channels", "train_length", "test_length"):
+      checks.config_int(syn, field, where=f"{where}.synthetic", minimum=1)
+    checks.config_int(syn, "num_anomalies", where=f"{where}.synthetic", minimum=0)
+  if config.dataset == "csv" and not config.get("path"):
+    raise ValueError(f"{where}.path is empty: give a CSV / .npy / .npz file or a folder of "
+                     "them (--config.data.path=...)")
 
 
 def parse_channels(text: str) -> list[str]:
@@ -143,12 +164,16 @@ def prepare(series: Sequence[Series], config: ml_collections.ConfigDict) -> list
   """Splits off validation and normalizes each series with its own fit-part statistics."""
   out = []
   for s in series:
-    fit, val = transforms.split_train_val(s.train, config.val_fraction)
+    fit, val = transforms.split_train_val(s.train, config.val_fraction, name=f"{s.name} train")
     norm = transforms.fit_normalizer(fit, config.normalization, name=f"{s.name} train")
-    out.append(PreparedSeries(
-        name=s.name, fit=norm.apply(fit).astype(np.float32),
-        val=norm.apply(val).astype(np.float32), test=norm.apply(s.test).astype(np.float32),
-        labels=np.asarray(s.labels, np.int8)))
+    parts = {}
+    for part, values in (("fit", fit), ("val", val), ("test", s.test)):
+      with np.errstate(over="ignore", invalid="ignore"):
+        parts[part] = norm.apply(values).astype(np.float32)
+      checks.finite_array(parts[part], name=f"{s.name} {part} part after normalization "
+                          "(values beyond the float32 range of the training statistics)")
+    out.append(PreparedSeries(name=s.name, fit=parts["fit"], val=parts["val"],
+                              test=parts["test"], labels=np.asarray(s.labels, np.int8)))
   return out
 
 
@@ -157,7 +182,17 @@ def training_windows(prepared: Sequence[PreparedSeries], window: int, stride: in
   """Windows [N, L, C] of every series' `part` ('fit' or 'val'), each series on its own.
 
   Series shorter than the window are edge-padded (see `windows.sliding_windows`).
+
+  Raises:
+    ValueError: the window is longer than every series' `part`: every window
+      would be mostly edge padding, which the losses would learn.
   """
+  longest = max(getattr(p, part).shape[0] for p in prepared)
+  if window > longest:
+    raise ValueError(
+        f"data.window={window} is longer than every training series ({part} parts of at most "
+        f"{longest} steps): the training windows would be {1 - longest / window:.0%} or more "
+        f"edge padding. Use data.window <= {longest}")
   return np.concatenate(
       [windows_lib.sliding_windows(getattr(p, part), window, stride, pad=True,
                                    name=f"{p.name} {part}")[0]

@@ -54,6 +54,10 @@ def fit_normalizer(train, method: str = "zscore", *, min_scale: float = 1e-3,
     A `Normalizer`.
   """
   x = checks.finite_array(train, name=name, ndim=2)
+  biggest = float(np.abs(x).max())
+  if biggest > 1e150:  # squares overflow float64: the statistics would be inf
+    raise ValueError(f"{name}: values up to {biggest:.3g} are too large for its statistics "
+                     "(the variance overflows); rescale the data first")
   if method == "zscore":
     shift, scale = x.mean(axis=0), x.std(axis=0)
   elif method == "minmax":
@@ -65,7 +69,8 @@ def fit_normalizer(train, method: str = "zscore", *, min_scale: float = 1e-3,
   return Normalizer(shift=shift, scale=np.where(scale < min_scale, 1.0, scale))
 
 
-def split_train_val(train, val_fraction: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
+def split_train_val(train, val_fraction: float = 0.2, *, name: str = "series"
+                    ) -> tuple[np.ndarray, np.ndarray]:
   """Splits a training series in time: the last `val_fraction` is validation.
 
   Args:
@@ -80,7 +85,8 @@ def split_train_val(train, val_fraction: float = 0.2) -> tuple[np.ndarray, np.nd
     raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
   train = np.asarray(train)
   if train.shape[0] < 2:
-    raise ValueError(f"a series of {train.shape[0]} step(s) cannot be split")
+    raise ValueError(f"{name}: a training series of {train.shape[0]} step(s) cannot be split "
+                     "into a fit and a validation part (2 steps at least)")
   num_val = min(max(int(round(train.shape[0] * val_fraction)), 1), train.shape[0] - 1)
   return train[:-num_val], train[-num_val:]
 

@@ -178,7 +178,8 @@ class Detector(abc.ABC):
     if len(widths) > 1:
       raise ValueError(f"train: every series needs the same number of features, got {widths}")
     if validation is None:
-      pairs = [transforms.split_train_val(s, self.config.val_fraction) for s in series]
+      pairs = [transforms.split_train_val(s, self.config.val_fraction, name=f"train[{k}]")
+               for k, s in enumerate(series)]
     else:
       val, _ = as_series_list(validation, name="validation")
       if len(val) != len(series):

@@ -33,8 +33,22 @@ from mlts.data import series as series_lib
 from mlts.diffusion import detector, losses, trainer
 
 
+def check_config(config: ml_collections.ConfigDict) -> None:
+  """Validates the sections of a diffusion-study config before any work (names the field)."""
+  from mlts import train, train_state
+  from mlts.cognos import postprocess
+  series_lib.validate_config(config.data)
+  train.validate_config(config.training)
+  train_state.validate_optimizer_config(config.optimizer)
+  postprocess.validate_config(config.postprocess)
+  evaluation.validate_config(config.eval)
+  for variant in config.variants:
+    trainer.variant_config(config.diffusion, variant)  # an unknown variant is named
+
+
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   """Trains every variant and writes the metric tables (see the module docstring)."""
+  check_config(config)
   started = results.start_run(config, workdir)
   mesh = sharding.make_mesh()
   name, series = series_lib.load_series(config.data)
