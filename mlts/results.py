@@ -129,6 +129,10 @@ def start_run(config: ml_collections.ConfigDict, workdir: str) -> Run:
   elif os.path.isdir(os.path.join(workdir, "checkpoints")) and os.listdir(
       os.path.join(workdir, "checkpoints")):
     diffs = {CONFIG_FILE: (_MISSING, "this run's config")}
+  if diffs and resumed and not _holds_work(workdir):
+    # A run that stopped before producing anything (a typo in a data path, say): nothing
+    # can be mixed up, so the new config simply replaces the old one.
+    diffs, resumed = {}, False
   if diffs and mode != "allow":
     raise ConfigMismatchError(
         f"{workdir} was made with a different config; {len(diffs)} field(s) differ "
@@ -148,6 +152,22 @@ def start_run(config: ml_collections.ConfigDict, workdir: str) -> Run:
     with open(path, "w") as f:
       f.write(config.to_json_best_effort(indent=2))
   return Run(workdir=workdir, resumed=resumed, mismatches=diffs)
+
+
+# What a workdir may hold before a run has produced anything.
+_SET_UP_ONLY = frozenset({CONFIG_FILE, RESUME_LOG, "logs"})
+
+
+def _holds_work(workdir: str) -> bool:
+  """Whether the workdir holds checkpoints or results (anything beyond config and logs)."""
+  for name in os.listdir(workdir):
+    if name in _SET_UP_ONLY:
+      continue
+    path = os.path.join(workdir, name)
+    if os.path.isdir(path) and not any(files for _, _, files in os.walk(path)):
+      continue  # an empty directory (e.g. checkpoints/ before the first save)
+    return True
+  return False
 
 
 def _make_dir(workdir: str) -> None:

@@ -36,6 +36,7 @@ def test_start_run_records_checks_and_allows_with_a_record(tmp_path):
   workdir = str(tmp_path / "w")
   first = results.start_run(_config(), workdir)
   assert not first.resumed and not first.mismatches
+  open(os.path.join(workdir, "metrics.json"), "w").close()  # the run produced results
   assert json.load(open(os.path.join(workdir, "config.json")))["training"]["loss"] == "mse"
   assert results.start_run(_config(log_every=1), workdir).resumed  # neutral field: fine
   with pytest.raises(results.ConfigMismatchError,
@@ -101,3 +102,21 @@ def test_csv_route_from_the_command_line(tmp_path):
                    f"--workdir={tmp_path / 'bad'}"]
   out = subprocess.run(bad, cwd=ROOT, capture_output=True, text=True, timeout=600)
   assert out.returncode != 0 and "nope.csv" in out.stderr
+
+
+def test_a_run_that_produced_nothing_does_not_lock_its_workdir(tmp_path):
+  """A typo in data.path fails before any work; the corrected rerun is not refused."""
+  from configs import csv as csv_config
+  config = csv_config.get_config("tiny")
+  config.data.path = str(tmp_path / "typo.csv")
+  config.data.train_until = "2000"
+  workdir = str(tmp_path / "w")
+  with pytest.raises(FileNotFoundError, match="typo.csv"):
+    studies.run(config, workdir)
+  fixed = results.start_run(_config(), workdir)  # another config, nothing produced yet
+  assert not fixed.mismatches
+  assert json.load(open(os.path.join(workdir, "config.json")))["training"]["loss"] == "mse"
+  os.makedirs(os.path.join(workdir, "checkpoints", "5"))
+  open(os.path.join(workdir, "checkpoints", "5", "x"), "w").close()
+  with pytest.raises(results.ConfigMismatchError):  # now there is work to protect
+    results.start_run(_config(loss="gwnr"), workdir)
