@@ -124,7 +124,6 @@ class Detector(abc.ABC):
   @classmethod
   def validate_config(cls, config: ml_collections.ConfigDict) -> None:
     validate_common(config)
-    return None
 
   @abc.abstractmethod
   def _fit_model(self, fit_parts: list[np.ndarray], val_parts: list[np.ndarray],
