@@ -38,7 +38,7 @@ class ScoreCalibration:
     return (np.asarray(scores, dtype=np.float64) - self.center) / self.scale
 
 
-THRESHOLDS = ("quantile", "sigma")
+THRESHOLDS = ("quantile", "sigma", "dynamic")
 SCORE_NORMALIZATIONS = ("none", "validation")
 
 
@@ -71,14 +71,16 @@ def calibrate(val_scores, config: ml_collections.ConfigDict, *, name: str = "val
   Args:
     val_scores: [V] scores of normal validation steps.
     config: the `eval` section: score_normalization ('none' | 'validation'),
-      threshold ('quantile' | 'sigma'), threshold_quantile, threshold_sigma,
-      min_score_scale.
+      threshold ('quantile' | 'sigma' | 'dynamic'), threshold_quantile,
+      threshold_sigma, min_score_scale. With 'dynamic' the recorded threshold
+      is the validation quantile; predictions come from `predictions`, which
+      applies `mlts.thresholds` to the scored series itself.
 
   Returns:
     A `ScoreCalibration`.
   """
   v = checks.finite_array(val_scores, name=name, ndim=1)
-  if config.threshold == "quantile":
+  if config.threshold in ("quantile", "dynamic"):  # 'dynamic' predicts with `predictions`
     raw_threshold = float(np.quantile(v, config.threshold_quantile))
   elif config.threshold == "sigma":  # mean + k std of the validation scores
     raw_threshold = float(v.mean() + config.threshold_sigma * v.std())
@@ -93,6 +95,20 @@ def calibrate(val_scores, config: ml_collections.ConfigDict, *, name: str = "val
                      "expected none or validation")
   threshold = (raw_threshold - center) / scale
   return ScoreCalibration(center=center, scale=scale, threshold=threshold)
+
+
+def predictions(scores, calibration: ScoreCalibration,
+                config: ml_collections.ConfigDict) -> np.ndarray:
+  """int8 [T] predictions of normalized scores [T] under the rule `config.threshold`.
+
+  'quantile' / 'sigma': above the validation threshold of `calibration`;
+  'dynamic': telemanom's label-free threshold of these scores
+  (`mlts.thresholds`, settings `config.dynamic`, default when absent).
+  """
+  if config.threshold == "dynamic":
+    from mlts import thresholds
+    return thresholds.dynamic_predict(scores, config.get("dynamic") or None)
+  return (np.asarray(scores) >= calibration.threshold).astype(np.int8)
 
 
 def evaluate(labels, scores, preds, config: ml_collections.ConfigDict) -> dict[str, Any]:
@@ -249,7 +265,7 @@ def evaluate_methods(prepared: Sequence, raw_scores: dict,
     for p, (val, test) in zip(prepared, per_series):
       cal = calibrate(val, config, name=f"{method} validation scores of {p.name}")
       s = cal.normalize(test)
-      pr = (s >= cal.threshold).astype(np.int8)
+      pr = predictions(s, cal, config)
       norm_scores.append(s)
       preds.append(pr)
       if config.per_channel:

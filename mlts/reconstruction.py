@@ -211,6 +211,47 @@ def train_backbone(config: ml_collections.ConfigDict, prepared: Sequence[series_
                          train_seconds=time.perf_counter() - start)
 
 
+def train_backbone_per_series(config: ml_collections.ConfigDict,
+                              prepared: Sequence[series_lib.PreparedSeries], workdir: str,
+                              mesh=None) -> TrainedBackbone:
+  """Trains one backbone per series, all at once (`mlts.per_series`: vmapped, one jitted step).
+
+  Series k's parameters are initialized from its own key and see only its own
+  windows; the returned params are stacked [S, ...]. Checkpoints and logs as
+  `train_backbone`; `training.batch_size` is the batch of each series.
+  """
+  from mlts import per_series
+  mesh = sharding.make_mesh() if mesh is None else mesh
+  windows = [series_lib.training_windows([p], config.data.window, config.data.stride)
+             for p in prepared]
+  stacked = per_series.stacked_windows(windows, config.seed)  # [N, S, L, C]
+  streams = dict(zip(("init", "train", "eval"),
+                     jax.random.split(jax.random.key(config.seed), 3)))
+  model = models.get_model(config.model, stacked.shape[-1])
+  sample = windows[0][:1]
+  params = per_series.init_stacked(lambda k: model.init(k, sample)["params"], streams["init"],
+                                   len(prepared))
+  tx = per_series.vmapped_optimizer(
+      train_state.make_optimizer(config.optimizer, config.training.num_steps))
+  state = train_state.TrainState.create(
+      apply_fn=model.apply, params=params, tx=tx, ema_params=jax.tree.map(jnp.copy, params),
+      ema_decay=config.training.ema_decay)
+  writer = writers.MetricWriter(os.path.join(workdir, "logs"))
+  writer.write_hparams(config.to_dict())
+  start = time.perf_counter()
+  try:
+    state = train.fit(
+        state, per_series.stacked_loss(make_loss(config, model.apply)), stacked,
+        config.training, key=streams["train"], seed=config.seed,
+        checkpoint_dir=os.path.join(workdir, "checkpoints"), writer=writer, mesh=mesh)
+  finally:
+    writer.close()
+  params = state.ema_params if config.training.ema_decay > 0 else state.params
+  run = make_batched_apply(model.apply, config.eval.batch_size, mesh)
+  return TrainedBackbone(params=params, run=run, step=int(jax.device_get(state.step)),
+                         train_seconds=time.perf_counter() - start)
+
+
 def compute_residuals(backbone: TrainedBackbone, prepared: Sequence[series_lib.PreparedSeries],
                       config: ml_collections.ConfigDict):
   """Residuals x - x̂ of the aggregated reconstruction of every validation and test series.

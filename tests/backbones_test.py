@@ -20,6 +20,7 @@ import pytest
 from mlts.models.conv_ae import ConvAutoencoder
 from mlts.models.dlinear import DLinear, moving_average
 from mlts.models.lstm_ae import LSTMAutoencoder
+from mlts.models.mlp_ae import MLPAutoencoder
 from mlts.models.modern_tcn import DepthwiseConv, ModernTCN
 from mlts.models.transformer import PatchTransformer
 
@@ -32,11 +33,12 @@ TINY = {
         c, d_model=16, latent=2, patch_size=8, patch_stride=8, large_kernel=13, revin=revin),
     "transformer": lambda c, revin: PatchTransformer(
         c, d_model=16, latent=2, patch_size=8, patch_stride=8, num_heads=2, revin=revin),
+    "mlp_ae": lambda c, revin: MLPAutoencoder(c, hidden=(32,), latent=8, revin=revin),
 }
 NAMES = sorted(TINY)
 DEFAULTS = {
     "conv_ae": ConvAutoencoder, "lstm_ae": LSTMAutoencoder, "dlinear": DLinear,
-    "modern_tcn": ModernTCN, "transformer": PatchTransformer,
+    "modern_tcn": ModernTCN, "transformer": PatchTransformer, "mlp_ae": MLPAutoencoder,
 }
 
 
@@ -150,6 +152,7 @@ BAD_LENGTHS = {
     "dlinear": [64],  # not the length it was initialized with
     "modern_tcn": [28, 4],  # not a multiple of the patch; shorter than a patch
     "transformer": [28, 4],
+    "mlp_ae": [],
 }
 
 

@@ -242,3 +242,26 @@ def test_reconstruction_detector_equals_the_detector_study(tmp_path):
                            training={"num_steps": 20, "batch_size": 16})
   with pytest.raises(ValueError, match="training.loss"):
     other.fit([s.train for s in series], workdir=str(tmp_path / "det"))
+
+
+def test_per_series_window_models_see_only_their_own_series():
+  a, b = _series(0), _series(5) * 3.0 + 1.0
+  det = _create("knn_window").fit([a, b])
+  assert len(det._models) == 2
+  # Series 1's model holds only series 1's fit-part windows ...
+  fit_b = (b[:480] - det._shift[1]) / det._scale[1]
+  w_b = windows_lib.sliding_windows(fit_b, 16, 2)[0].reshape(-1, 32)
+  np.testing.assert_allclose(det._models[1]["train_windows"], w_b)
+  # ... so changing series 0 leaves series 1's scores unchanged.
+  other = _create("knn_window").fit([_series(9), b])
+  test = _series(2, length=200)
+  np.testing.assert_allclose(det.score(test, series=1), other.score(test, series=1))
+  pooled = _create("knn_window", per_series=False).fit([a, b])
+  assert len(pooled._models) == 1
+  assert pooled._models[0]["train_windows"].shape[0] == 2 * w_b.shape[0]
+  # A nearest neighbour among more windows is never farther.
+  z = (test - det._shift[1]) / det._scale[1]
+  w_test = windows_lib.sliding_windows(z, 16, 4)[0].reshape(-1, 32)
+  own = distance.cdist(w_test, w_b).min(axis=1)
+  both = distance.cdist(w_test, pooled._models[0]["train_windows"]).min(axis=1)
+  assert np.all(both <= own + 1e-12)

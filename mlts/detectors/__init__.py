@@ -32,6 +32,7 @@ REGISTRY = {
     "dlinear": ("reconstruction", "ReconstructionDetector"),
     "modern_tcn": ("reconstruction", "ReconstructionDetector"),
     "transformer": ("reconstruction", "ReconstructionDetector"),
+    "mlp_ae": ("reconstruction", "ReconstructionDetector"),
     "vaegan": ("vaegan", "VaeganDetector"),
     "diffusion": ("diffusion", "DiffusionDetector"),
 }

@@ -30,7 +30,7 @@ from typing import Any
 import ml_collections
 import numpy as np
 
-from mlts import checks, estimators, evaluation
+from mlts import checks, estimators, evaluation, thresholds
 from mlts.data import transforms
 
 FORMAT = "mlts.detector"
@@ -48,9 +48,12 @@ def common_config() -> ml_collections.ConfigDict:
   config.seed = 0  # root seed of everything random in fit
   config.val_fraction = 0.2  # last fraction of each training series held out as validation
   config.normalization = "zscore"  # per-series statistics of the fit part: zscore | minmax | none
-  config.threshold = "quantile"  # on validation scores: quantile | sigma (mean + k std)
+  # quantile | sigma (mean + k std) of validation scores, or 'dynamic': telemanom's
+  # label-free rule on the scored series itself (mlts.thresholds, settings `dynamic`)
+  config.threshold = "quantile"
   config.threshold_quantile = 0.99  # rule 'quantile'
   config.threshold_sigma = 3.0  # rule 'sigma'
+  config.dynamic = thresholds.default_config()  # rule 'dynamic'
   config.score_normalization = "none"  # scores as they are | 'validation' mean/std per series
   config.min_score_scale = 1e-6  # floor of the validation score std
   return config
@@ -63,8 +66,10 @@ def validate_common(config: ml_collections.ConfigDict) -> None:
   if config.normalization not in transforms.METHODS:
     raise ValueError(f"normalization must be one of {transforms.METHODS}, "
                      f"got {config.normalization!r}")
-  if config.threshold not in ("quantile", "sigma"):
-    raise ValueError(f"threshold must be 'quantile' or 'sigma', got {config.threshold!r}")
+  if config.threshold not in evaluation.THRESHOLDS:
+    raise ValueError(f"threshold must be one of {evaluation.THRESHOLDS}, "
+                     f"got {config.threshold!r}")
+  thresholds.validate_config(config.dynamic, where="dynamic")
   if not 0.0 < config.threshold_quantile < 1.0:
     raise ValueError(f"threshold_quantile must be in (0, 1), got {config.threshold_quantile}")
   if config.score_normalization not in ("none", "validation"):
@@ -220,10 +225,18 @@ class Detector(abc.ABC):
     return out if was_list else out[0]
 
   def predict(self, x, *, series: int | None = None):
-    """int8 [T] predictions: 1 where the score exceeds the validation threshold."""
+    """int8 [T] predictions: 1 where the score exceeds the validation threshold.
+
+    With `threshold='dynamic'` the threshold is telemanom's, computed from the
+    scores of each series passed in (no labels; `mlts.thresholds`).
+    """
     items, was_list, index = self._check_input(x, series)
-    out = [(s > self._calibration[k].threshold).astype(np.int8)
-           for s, k in zip(self._scores(items, index), index)]
+    if self.config.threshold == "dynamic":  # label-free, from the scored series itself
+      out = [thresholds.dynamic_predict(s, self.config.dynamic)
+             for s in self._scores(items, index)]
+    else:
+      out = [(s > self._calibration[k].threshold).astype(np.int8)
+             for s, k in zip(self._scores(items, index), index)]
     return out if was_list else out[0]
 
   def _scores(self, items: list[np.ndarray], index: list[int]) -> list[np.ndarray]:

@@ -8,7 +8,8 @@ Per-step baselines (on the normalized series, channels reduced by `reduce`):
 
 Window baselines (windows of `window` steps, flattened over channels; a window
 score is spread to its steps by the fixed-buffer aggregator; training windows
-come from the fit parts, stride `stride`; scored windows use `eval_stride`):
+come from the fit parts, stride `stride`; scored windows use `eval_stride`; by
+default each training series has its own model, `per_series=False` pools them):
 
 * `knn_window`: mean Euclidean distance to the k nearest training windows;
 * `pca_window`: mean squared reconstruction error on the principal components
@@ -88,7 +89,13 @@ class RangeDeviation(_StepBaseline):
 
 
 class _WindowBaseline(base.Detector):
-  """Window scores from a model of the training windows, spread to steps."""
+  """Window scores from a model of the training windows, spread to steps.
+
+  With `per_series` (the default) every training series gets its own model,
+  fit on its own windows, and series k is scored by model k (each NASA channel
+  is a different sensor); otherwise one model is fit on the windows of all
+  series pooled.
+  """
 
   @classmethod
   def default_config(cls) -> ml_collections.ConfigDict:
@@ -96,7 +103,8 @@ class _WindowBaseline(base.Detector):
     config.window = 64  # window length L
     config.stride = 1  # stride of the training windows
     config.eval_stride = 1  # stride of the scored windows
-    config.max_train_windows = 20000  # cap (evenly spaced subsample) on fitted windows
+    config.max_train_windows = 20000  # cap (evenly spaced subsample) on the windows of a model
+    config.per_series = True  # one model per training series | one for all series pooled
     return config
 
   @classmethod
@@ -105,32 +113,48 @@ class _WindowBaseline(base.Detector):
     for field in ("window", "stride", "eval_stride", "max_train_windows"):
       if int(config[field]) != config[field] or config[field] < 1:
         raise ValueError(f"{field} must be a positive integer, got {config[field]!r}")
+    if not isinstance(config.per_series, bool):
+      raise ValueError(f"per_series must be True or False, got {config.per_series!r}")
 
   def _windows(self, x: np.ndarray, stride: int, name: str):
     w, starts, _ = windows_lib.sliding_windows(x, self.config.window, stride, pad=True, name=name)
     return w.reshape(w.shape[0], -1), starts
 
-  def _fit_model(self, fit_parts, val_parts) -> None:
-    del val_parts
-    flat = np.concatenate([self._windows(p, self.config.stride, f"train[{k}] fit part")[0]
-                           for k, p in enumerate(fit_parts)])
+  def _cap(self, flat: np.ndarray) -> np.ndarray:
     if flat.shape[0] > self.config.max_train_windows:
       keep = np.linspace(0, flat.shape[0] - 1, self.config.max_train_windows).round()
       flat = flat[np.unique(keep.astype(np.int64))]
-    self._fit_windows(flat)
+    return flat
+
+  def _fit_model(self, fit_parts, val_parts) -> None:
+    del val_parts
+    flats = [self._windows(p, self.config.stride, f"train[{k}] fit part")[0]
+             for k, p in enumerate(fit_parts)]
+    if self.config.per_series:
+      self._models = [self._fit_windows(self._cap(f)) for f in flats]
+    else:
+      self._models = [self._fit_windows(self._cap(np.concatenate(flats)))]
 
   def _score_normalized(self, x, k):
     flat, starts = self._windows(x, self.config.eval_stride, "x")
-    return base.window_scores_to_steps(self._window_scores(flat), starts, self.config.window,
-                                       x.shape[0])
+    model = self._models[k if self.config.per_series else 0]
+    return base.window_scores_to_steps(self._window_scores(model, flat), starts,
+                                       self.config.window, x.shape[0])
+
+  def _state(self):
+    return {str(k): model for k, model in enumerate(self._models)}
+
+  def _set_state(self, state):
+    self._models = [{name: np.asarray(v) for name, v in state[str(k)].items()}
+                    for k in range(len(state))]
 
   @abc.abstractmethod
-  def _fit_windows(self, flat: np.ndarray) -> None:
-    """Fits the window model on flattened training windows [N, L * C]."""
+  def _fit_windows(self, flat: np.ndarray) -> dict[str, np.ndarray]:
+    """The arrays of a window model fit on flattened training windows [N, L * C]."""
 
   @abc.abstractmethod
-  def _window_scores(self, flat: np.ndarray) -> np.ndarray:
-    """[N] scores of flattened windows [N, L * C], higher = more anomalous."""
+  def _window_scores(self, model: dict[str, np.ndarray], flat: np.ndarray) -> np.ndarray:
+    """[N] scores of flattened windows [N, L * C] under `model`, higher = more anomalous."""
 
 
 class KnnWindow(_WindowBaseline):
@@ -151,24 +175,15 @@ class KnnWindow(_WindowBaseline):
       raise ValueError(f"k must be >= 1, got {config.k}")
 
   def _fit_windows(self, flat):
-    self._train = flat
-    self._index()
+    return {"train_windows": flat}
 
-  def _index(self):
+  def _window_scores(self, model, flat):
     from sklearn.neighbors import NearestNeighbors
-    k = min(self.config.k, self._train.shape[0])
-    self._nn = NearestNeighbors(n_neighbors=k, algorithm="brute").fit(self._train)
-
-  def _window_scores(self, flat):
-    distances, _ = self._nn.kneighbors(flat)
+    train = model["train_windows"]
+    nn = NearestNeighbors(n_neighbors=min(self.config.k, train.shape[0]),
+                          algorithm="brute").fit(train)
+    distances, _ = nn.kneighbors(flat)
     return distances.mean(axis=1)
-
-  def _state(self):
-    return {"train_windows": self._train}
-
-  def _set_state(self, state):
-    self._train = np.asarray(state["train_windows"])
-    self._index()
 
 
 class PcaWindow(_WindowBaseline):
@@ -188,18 +203,13 @@ class PcaWindow(_WindowBaseline):
     if not 0 < n < 1:
       n = int(min(n, flat.shape[0], flat.shape[1]))
     pca = PCA(n_components=n, svd_solver="full").fit(flat)
-    self._mean, self._components = pca.mean_, pca.components_
+    return {"mean": pca.mean_, "components": pca.components_}
 
-  def _window_scores(self, flat):
-    centred = flat - self._mean
-    recon = (centred @ self._components.T) @ self._components
+  def _window_scores(self, model, flat):
+    centred = flat - model["mean"]
+    components = model["components"]
+    recon = (centred @ components.T) @ components
     return np.mean(np.square(centred - recon), axis=1)
-
-  def _state(self):
-    return {"mean": self._mean, "components": self._components}
-
-  def _set_state(self, state):
-    self._mean, self._components = np.asarray(state["mean"]), np.asarray(state["components"])
 
 
 class KMeansWindow(_WindowBaseline):
@@ -218,17 +228,11 @@ class KMeansWindow(_WindowBaseline):
     from sklearn.cluster import KMeans
     km = KMeans(n_clusters=min(self.config.clusters, flat.shape[0]), n_init=self.config.n_init,
                 random_state=self.config.seed).fit(flat)
-    self._centroids = km.cluster_centers_
+    return {"centroids": km.cluster_centers_}
 
-  def _window_scores(self, flat):
+  def _window_scores(self, model, flat):
     from scipy.spatial import distance
-    return distance.cdist(flat, self._centroids).min(axis=1)
-
-  def _state(self):
-    return {"centroids": self._centroids}
-
-  def _set_state(self, state):
-    self._centroids = np.asarray(state["centroids"])
+    return distance.cdist(flat, model["centroids"]).min(axis=1)
 
 
 class IForestWindow(_WindowBaseline):
@@ -248,16 +252,10 @@ class IForestWindow(_WindowBaseline):
     forest = IsolationForest(n_estimators=self.config.trees,
                              max_samples=min(self.config.max_samples, flat.shape[0]),
                              random_state=self.config.seed).fit(flat)
-    self._arrays = forest_arrays(forest)
+    return forest_arrays(forest)
 
-  def _window_scores(self, flat):
-    return -forest_score_samples(self._arrays, flat)
-
-  def _state(self):
-    return dict(self._arrays)
-
-  def _set_state(self, state):
-    self._arrays = {k: np.asarray(v) for k, v in state.items()}
+  def _window_scores(self, model, flat):
+    return -forest_score_samples(model, flat)
 
 
 def forest_arrays(forest) -> dict[str, np.ndarray]:

@@ -1,4 +1,4 @@
-"""The learned reconstruction detectors: conv_ae, lstm_ae, dlinear, modern_tcn, transformer.
+"""The learned reconstruction detectors: conv_ae, lstm_ae, dlinear, modern_tcn, transformer, mlp_ae.
 
 Each trains its backbone (`mlts.models`) on the windows of the normalized fit
 parts with the MSE or GWNR loss through `mlts.reconstruction.train_backbone`
@@ -8,8 +8,27 @@ through the post-processing `postprocess` (none | arks | ma | lp), fit per
 training series on that series' validation residuals, exactly as the detector
 study does.
 
-Saved: the scoring parameters (Orbax) and the validation residuals the
-post-processors are fit on (so ARKS recalibrates identically on load).
+`per_series=True` trains one parameter set per training series (a NASA
+channel), all series at once: the stacked parameters are updated by one jitted,
+vmapped step (`mlts.reconstruction.train_backbone_per_series`,
+`mlts.per_series`); series k is scored with its own parameters.
+
+Scores (`score`): one component, or several joined by '+':
+
+* `residual`: the post-processed reconstruction residual (above);
+* `latent_knn`: window novelty in the backbone's bottleneck: the Euclidean
+  distance of a window's code (`encode`, flattened) to the nearest code of the
+  series' own fit-part windows (conv_ae, lstm_ae, mlp_ae), spread to steps like
+  the window baselines. It sees a window at an unusual level or with an unusual
+  shape even when the decoder reconstructs it well;
+* `window_knn`: the same distance between the (normalized) windows themselves;
+* several, e.g. `residual+latent_knn`: the sum of the components, each
+  standardized by its mean and std on the series' validation part (normal
+  data, no labels).
+
+Saved: the scoring parameters (Orbax), the validation residuals the
+post-processors are fit on (so ARKS recalibrates identically on load), and for
+the latent scores the reference codes and the validation statistics.
 """
 
 from __future__ import annotations
@@ -23,10 +42,22 @@ import numpy as np
 from mlts import models, reconstruction, sharding, train, train_state
 from mlts.cognos import gwnr, postprocess
 from mlts.data import series as series_lib
+from mlts.data import windows as windows_lib
 from mlts.detectors import base
 
 BACKBONES = tuple(models.REGISTRY)
 LOSSES = ("mse", "gwnr")
+SCORES = ("residual", "latent_knn", "window_knn")  # components of `score`, joined by '+'
+
+
+def score_components(score: str) -> tuple[str, ...]:
+  """'residual+latent_knn' -> ('residual', 'latent_knn'); ValueError for an unknown part."""
+  parts = tuple(p.strip() for p in str(score).split("+"))
+  bad = [p for p in parts if p not in SCORES]
+  if bad or len(set(parts)) != len(parts):
+    raise ValueError(f"score must be one of {SCORES} or several joined by '+' (each once), "
+                     f"got {score!r}")
+  return parts
 
 
 class ReconstructionDetector(base.Detector):
@@ -61,6 +92,9 @@ class ReconstructionDetector(base.Detector):
     del post["name"]  # the detector's `postprocess` field
     config.postprocess_config = post  # ARKS / MA / LP settings
     config.eval_batch_size = 256  # windows per scoring batch (a multiple of the device count)
+    config.per_series = False  # one parameter set per training series (vmapped) | one for all
+    config.score = "residual"  # residual | latent_knn | window_knn, or several joined by '+'
+    config.latent_max_windows = 4000  # reference codes per series (evenly spaced subsample)
     return config
 
   @classmethod
@@ -78,12 +112,20 @@ class ReconstructionDetector(base.Detector):
       if config.training[field] < 1:
         raise ValueError(f"training.{field} must be >= 1, got {config.training[field]}")
     models.check_window(cls._pipeline_config(config).model, config.window)
+    parts = score_components(config.score)
+    if "latent_knn" in parts and not hasattr(models.REGISTRY[cls.name], "encode"):
+      raise ValueError(f"score={config.score!r} needs a backbone with a bottleneck (encode): "
+                       f"{sorted(n for n, m in models.REGISTRY.items() if hasattr(m, 'encode'))}"
+                       f"; {cls.name} has none")
+    if not isinstance(config.per_series, bool):
+      raise ValueError(f"per_series must be True or False, got {config.per_series!r}")
 
   @classmethod
   def _pipeline_config(cls, config) -> ml_collections.ConfigDict:
     """The detector study's config shape, which `reconstruction.train_backbone` reads."""
     out = ml_collections.ConfigDict()
     out.seed = config.seed
+    out.per_series = config.per_series
     out.data = ml_collections.ConfigDict(dict(window=config.window, stride=config.stride,
                                               eval_stride=config.eval_stride))
     model = config.model.to_dict()
@@ -105,44 +147,110 @@ class ReconstructionDetector(base.Detector):
                                           v.astype(np.float32), v[:0].astype(np.float32),
                                           np.zeros(0, np.int8))
                 for k, (f, v) in enumerate(zip(fit_parts, val_parts))]
+    train_fn = (reconstruction.train_backbone_per_series if self.config.per_series
+                else reconstruction.train_backbone)
     if workdir is None:
       with tempfile.TemporaryDirectory(prefix="mlts_detector_") as tmp:
-        trained = reconstruction.train_backbone(cfg, prepared, tmp)
+        trained = train_fn(cfg, prepared, tmp)
     else:
       from mlts import results
       results.start_run(cfg, workdir)  # a workdir of another config stops here
-      trained = reconstruction.train_backbone(cfg, prepared, workdir)
+      trained = train_fn(cfg, prepared, workdir)
     self.step = trained.step
     self._params = jax.device_get(trained.params)
     self._build_runner()
+    self._codes = {space: [self._reference_codes(f, k, space) for k, f in enumerate(fit_parts)]
+                   for space in self._knn_spaces()}
 
   def _build_runner(self) -> None:
     cfg = self._pipeline_config(self.config)
     model = models.get_model(cfg.model, self.num_features)
-    self._run = reconstruction.make_batched_apply(model.apply, self.config.eval_batch_size,
-                                                  sharding.make_mesh())
+    mesh = sharding.make_mesh()
+    self._run = reconstruction.make_batched_apply(model.apply, self.config.eval_batch_size, mesh)
+    if hasattr(model, "encode"):
+      self._encode = reconstruction.make_batched_apply(
+          lambda variables, w: model.apply(variables, w, code=True),
+          self.config.eval_batch_size, mesh)
 
-  def _residual(self, x: np.ndarray) -> np.ndarray:
+  def _params_of(self, k: int):
+    """The parameters scoring series k (its own with per_series)."""
+    if not self.config.per_series:
+      return self._params
+    from mlts import per_series
+    return per_series.take(self._params, k)
+
+  def _residual(self, x: np.ndarray, k: int) -> np.ndarray:
     recon = reconstruction.reconstruct_series(
-        self._run, self._params, [x.astype(np.float32)], self.config.window,
+        self._run, self._params_of(k), [x.astype(np.float32)], self.config.window,
         self.config.eval_stride)[0]
     return x.astype(np.float32).astype(np.float64) - recon
 
+  def _knn_spaces(self) -> list[str]:
+    """The spaces of the k-NN components in `score`: 'latent' and / or 'window'."""
+    return [p.split("_")[0] for p in score_components(self.config.score) if p.endswith("_knn")]
+
+  def _codes_of(self, x: np.ndarray, k: int, stride: int, space: str):
+    """Flattened codes [N, D] of the windows of x [T, C] in `space`, and their starts."""
+    w, starts, _ = windows_lib.sliding_windows(x.astype(np.float32), self.config.window, stride,
+                                               pad=True, name="x")
+    codes = self._encode(self._params_of(k), w) if space == "latent" else w
+    return codes.reshape(codes.shape[0], -1).astype(np.float64), starts
+
+  def _reference_codes(self, fit: np.ndarray, k: int, space: str) -> np.ndarray:
+    codes, _ = self._codes_of(fit, k, self.config.stride, space)
+    if codes.shape[0] > self.config.latent_max_windows:
+      keep = np.linspace(0, codes.shape[0] - 1, self.config.latent_max_windows).round()
+      codes = codes[np.unique(keep.astype(np.int64))]
+    return codes
+
+  def _knn(self, x: np.ndarray, k: int, space: str) -> np.ndarray:
+    from scipy.spatial import distance
+    codes, starts = self._codes_of(x, k, self.config.eval_stride, space)
+    nearest = distance.cdist(codes, self._codes[space][k]).min(axis=1)
+    return base.window_scores_to_steps(nearest, starts, self.config.window, x.shape[0])
+
+  def _components(self, x: np.ndarray, k: int, residual: np.ndarray | None = None):
+    """The raw components of `score` for series x [T, C] (x normalized), in order."""
+    out = []
+    for part in score_components(self.config.score):
+      if part == "residual":
+        r = self._residual(x, k) if residual is None else residual
+        out.append(np.asarray(self._post[k](r), np.float64))
+      else:
+        out.append(self._knn(x, k, part.split("_")[0]))
+    return out
+
   def _prepare_scoring(self, val_parts) -> None:
-    self._val_residuals = [self._residual(v) for v in val_parts]
+    self._val_residuals = [self._residual(v, k) for k, v in enumerate(val_parts)]
     self._fit_postprocessors()
+    if len(score_components(self.config.score)) > 1:  # standardize on validation (normal) data
+      stats = []
+      for k, v in enumerate(val_parts):
+        parts = self._components(v, k, residual=self._val_residuals[k])
+        stats.append([[float(np.mean(p)), float(max(np.std(p), self.config.min_score_scale))]
+                      for p in parts])
+      self._fusion_stats = np.asarray(stats)  # [S, components, (mean, std)]
 
   def _fit_postprocessors(self) -> None:
     cfg = self._pipeline_config(self.config).postprocess
     self._post = [postprocess.make_postprocessor(cfg.name, cfg)(r) for r in self._val_residuals]
 
   def _score_normalized(self, x, k):
-    return np.asarray(self._post[k](self._residual(x)), np.float64)
+    parts = self._components(x, k)
+    if len(parts) == 1:
+      return parts[0]
+    stats = self._fusion_stats[k]
+    return sum((p - m) / sd for p, (m, sd) in zip(parts, stats))
 
   # ------------------------------------------------------------------ state
   def _state(self):
-    return {"params": self._params,
-            "val_residuals": {str(k): r for k, r in enumerate(self._val_residuals)}}
+    state = {"params": self._params,
+             "val_residuals": {str(k): r for k, r in enumerate(self._val_residuals)}}
+    for space, codes in self._codes.items():
+      state[f"codes_{space}"] = {str(k): c for k, c in enumerate(codes)}
+    if len(score_components(self.config.score)) > 1:
+      state["fusion_stats"] = self._fusion_stats
+    return state
 
   def _extra_json(self):
     return {"step": int(self.step)}
@@ -156,12 +264,17 @@ class ReconstructionDetector(base.Detector):
     model = models.get_model(cfg.model, self.num_features)
     abstract = jax.eval_shape(model.init, jax.random.key(0),
                               np.zeros((1, self.config.window, self.num_features), np.float32))
-    expected = jax.tree.map(lambda a: (a.shape, str(a.dtype)), abstract["params"])
+    lead = (len(state["val_residuals"]),) if self.config.per_series else ()
+    expected = jax.tree.map(lambda a: (lead + a.shape, str(a.dtype)), abstract["params"])
     got = jax.tree.map(lambda a: (tuple(np.shape(a)), str(np.asarray(a).dtype)), state["params"])
     if expected != got:
       raise ValueError("the saved parameters do not match the model this config builds")
     self._params = state["params"]
     residuals = state["val_residuals"]
     self._val_residuals = [np.asarray(residuals[str(k)]) for k in range(len(residuals))]
+    self._codes = {space: [np.asarray(state[f"codes_{space}"][str(k)])
+                           for k in range(len(residuals))] for space in self._knn_spaces()}
+    if len(score_components(self.config.score)) > 1:
+      self._fusion_stats = np.asarray(state["fusion_stats"])
     self._build_runner()
     self._fit_postprocessors()

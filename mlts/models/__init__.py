@@ -14,6 +14,7 @@ import ml_collections
 from mlts.models.conv_ae import ConvAutoencoder
 from mlts.models.dlinear import DLinear
 from mlts.models.lstm_ae import LSTMAutoencoder
+from mlts.models.mlp_ae import MLPAutoencoder
 from mlts.models.modern_tcn import ModernTCN
 from mlts.models.transformer import PatchTransformer
 
@@ -23,19 +24,24 @@ REGISTRY = {
     "dlinear": DLinear,
     "modern_tcn": ModernTCN,
     "transformer": PatchTransformer,
+    "mlp_ae": MLPAutoencoder,
 }
 
 
 def default_config() -> ml_collections.ConfigDict:
   """The `model` config section: the backbone's name and every backbone's own sub-section."""
   model = ml_collections.ConfigDict()
-  model.name = "conv_ae"  # backbone: conv_ae | lstm_ae | dlinear | modern_tcn | transformer
+  # backbone: conv_ae | lstm_ae | dlinear | modern_tcn | transformer | mlp_ae
+  model.name = "conv_ae"
   model.revin = False  # per-window instance normalization (hides level shifts if on)
   # Each backbone reads its own sub-section (only the named one is used).
   model.conv_ae = ml_collections.ConfigDict(dict(
       hidden=(32, 64, 64),  # channels per strided level (each halves L)
       latent=4,  # bottleneck channels: L/8 x 4 = 64 numbers per 128-step window
       kernel_size=5))  # convolution width
+  model.mlp_ae = ml_collections.ConfigDict(dict(
+      hidden=(64,),  # encoder widths (the decoder mirrors them)
+      latent=8))  # code width
   model.lstm_ae = ml_collections.ConfigDict(dict(
       hidden_size=32,  # LSTM width of encoder and decoder
       latent=16))  # code size (the encoder's final state projected)

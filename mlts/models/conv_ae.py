@@ -63,14 +63,16 @@ class ConvAutoencoder(nn.Module):
     return nn.Conv(self.num_features, (1,), name="to_output")(h)
 
   @nn.compact
-  def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
-    """Reconstructs windows.
+  def __call__(self, x: jnp.ndarray, code: bool = False) -> jnp.ndarray:
+    """Reconstructs windows (or, with `code=True`, returns their bottleneck codes).
 
     Args:
       x: [B, L, C] windows, L a multiple of 2 ** len(hidden).
 
+      code: return the code `encode` gives (after RevIN when on) instead.
+
     Returns:
-      [B, L, C] reconstruction.
+      [B, L, C] reconstruction, or the code.
     """
     factor = 2 ** len(self.hidden)
     if x.ndim != 3 or x.shape[-1] != self.num_features or x.shape[1] % factor:
@@ -79,6 +81,8 @@ class ConvAutoencoder(nn.Module):
           f"got {x.shape}")
     if self.revin:
       x, stats = transforms.revin_normalize(x)
+    if code:
+      return self.encode(x)
     y = self.decode(self.encode(x))
     if self.revin:
       y = transforms.revin_denormalize(y, stats)

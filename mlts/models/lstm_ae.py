@@ -66,19 +66,23 @@ class LSTMAutoencoder(nn.Module):
     return nn.Dense(self.num_features, name="to_output")(h)[:, ::-1]
 
   @nn.compact
-  def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
-    """Reconstructs windows.
+  def __call__(self, x: jnp.ndarray, code: bool = False) -> jnp.ndarray:
+    """Reconstructs windows (or, with `code=True`, returns their bottleneck codes).
 
     Args:
       x: [B, L, C] windows.
 
+      code: return the code `encode` gives (after RevIN when on) instead.
+
     Returns:
-      [B, L, C] reconstruction.
+      [B, L, C] reconstruction, or the code.
     """
     if x.ndim != 3 or x.shape[-1] != self.num_features or x.shape[1] < 1:
       raise ValueError(f"expected windows [B, L, {self.num_features}], got {x.shape}")
     if self.revin:
       x, stats = transforms.revin_normalize(x)
+    if code:
+      return self.encode(x)
     y = self.decode(self.encode(x), x.shape[1])
     if self.revin:
       y = transforms.revin_denormalize(y, stats)

@@ -11,6 +11,7 @@ Studies import the library (`mlts.*`); the library never imports a study.
   telemetry_generation  generation quality on SMAP / MSL telemetry (telemetry_generation_*.py)
   ood                   telemetry OOD detection in latent spaces (configs/ood_*.py)
   vae_example           the worked β-VAE example (configs/vae_synthetic.py)
+  leaderboard           every detector vs the simple baselines (configs/leaderboard_*.py)
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ REGISTRY = {
     "telemetry_generation": "telemetry_generation",
     "ood": "ood",
     "vae_example": "vae_example",
+    "leaderboard": "leaderboard",
 }
 
 

@@ -1,0 +1,105 @@
+"""Shared configuration of the leaderboards (configs/leaderboard_{smap,msl}.py).
+
+`get_config(spacecraft, variant)`:
+
+  ''      every method at its standard budget (longer training of the learned ones).
+  quick   2 CPU cores, under 15 minutes for the whole board.
+  tiny    tests: two channels, a few training steps.
+
+One set of defaults serves both spacecraft. Each method is a detector of
+`mlts.detectors` with its config overrides (`options`); the protocol fields
+(validation split, per-channel calibration, thresholds, seed) are set by the
+study for every method alike (mlts/studies/leaderboard.py).
+"""
+
+import ml_collections
+
+from mlts import thresholds
+
+
+def _method(detector: str, kind: str, **options) -> ml_collections.ConfigDict:
+  return ml_collections.ConfigDict(dict(detector=detector, kind=kind, options=options))
+
+
+def baselines() -> dict[str, ml_collections.ConfigDict]:
+  """The strong simple baselines, each a model per channel."""
+  return {
+      "abs_value": _method("abs_value", "baseline"),
+      "range_deviation": _method("range_deviation", "baseline"),
+      "knn_w64": _method("knn_window", "baseline", window=64, stride=1, eval_stride=1),
+      "knn_w128": _method("knn_window", "baseline", window=128, stride=1, eval_stride=1),
+      "pca_w64": _method("pca_window", "baseline", window=64),
+      "kmeans_w64": _method("kmeans_window", "baseline", window=64, stride=4),
+      "iforest_w64": _method("iforest_window", "baseline", window=64, stride=4, eval_stride=4),
+  }
+
+
+def learned(variant: str) -> dict[str, ml_collections.ConfigDict]:
+  """The learned detectors (pooled and per channel), sized for `variant`."""
+  def training(steps, batch, **extra):
+    return dict(num_steps=steps, batch_size=batch, checkpoint_every=steps,
+                log_every=max(steps // 4, 1), **extra)
+
+  steps = {"": 3000, "quick": 1000, "tiny": 6}[variant]
+  pooled = dict(window=64, stride=4, eval_stride=8, training=training(steps, 64, eval_every=0),
+                model=dict(hidden=(32, 64), latent=4))
+  # One MLP autoencoder per channel, all channels trained by one vmapped step.
+  per_channel = dict(window=64, stride=2, eval_stride=4, per_series=True,
+                     training=training(steps, 32, eval_every=0))
+  per_channel_128 = dict(per_channel, window=128)
+  vaegan_steps = {"": 2000, "quick": 400, "tiny": 4}[variant]
+  diffusion_steps = {"": 3000, "quick": 500, "tiny": 4}[variant]
+  return {
+      # Today's first detector and COGNOS (GWNR loss + ARKS), one network for all channels.
+      "conv_ae": _method("conv_ae", "learned", **pooled),
+      "conv_ae_gwnr_arks": _method("conv_ae", "learned", loss="gwnr", postprocess="arks",
+                                   **pooled),
+      # Per channel: reconstruction residual (MSE; GWNR + ARKS), bottleneck novelty, fusions.
+      "mlp_ae_pc": _method("mlp_ae", "learned", **per_channel),
+      "mlp_ae_pc_gwnr_arks": _method("mlp_ae", "learned", loss="gwnr", postprocess="arks",
+                                     **per_channel),
+      "mlp_ae_pc_latent_knn": _method("mlp_ae", "learned", score="latent_knn", **per_channel),
+      "mlp_ae_pc_residual_latent": _method("mlp_ae", "learned", score="residual+latent_knn",
+                                           **per_channel),
+      "mlp_ae_pc_residual_window_w128": _method("mlp_ae", "learned",
+                                                score="residual+window_knn", **per_channel_128),
+      # β-VAEGAN (label-free composition of its components) and the malleable-latent diffusion.
+      "vaegan_sum": _method("vaegan", "learned", composition="sum",
+                            training=dict(num_steps=vaegan_steps,
+                                          checkpoint_every=max(vaegan_steps, 1))),
+      "diffusion_recon": _method("diffusion", "learned", score="recon",
+                                 training=training(diffusion_steps, 64)),
+  }
+
+
+def get_config(spacecraft: str, variant: str = "") -> ml_collections.ConfigDict:
+  if variant not in ("", "quick", "tiny"):
+    raise ValueError(f"unknown variant {variant!r} of configs/leaderboard_{spacecraft}.py; "
+                     "expected 'quick', 'tiny' or none")
+  config = ml_collections.ConfigDict()
+  config.experiment = "leaderboard"  # the study (mlts.studies)
+  config.resume_mismatch = "error"  # rerun into a workdir made with another config: error | allow
+  config.seed = 0
+  config.data = data = ml_collections.ConfigDict()
+  data.dataset = spacecraft
+  data.features = "telemetry"  # telemetry (column 0) | all (25 / 55 columns)
+  data.include_p2 = False  # SMAP: channel P-2 is left out of the usual benchmark
+  data.channels = ""  # comma-separated subset; '' = all
+  data.root = None  # own copy in telemanom layout; None = shipped data
+  data.val_fraction = 0.2  # last fraction of each training series: validation
+  config.eval = ev = ml_collections.ConfigDict()
+  ev.score_normalization = "validation"  # every method: validation mean / std per channel
+  ev.threshold = "quantile"
+  ev.threshold_quantile = 0.99  # validation quantile of the 'val' threshold
+  ev.threshold_sigma = 3.0
+  ev.min_score_scale = 1e-6
+  ev.range_window = 100  # Range-AUC buffer
+  ev.vus_max_window = 100  # VUS windows 0..100
+  config.dynamic = thresholds.default_config()  # the label-free dynamic threshold (telemanom)
+  config.methods = ml_collections.ConfigDict({**baselines(), **learned(variant)})
+  if variant == "tiny":
+    data.channels = "P-1,S-1" if spacecraft == "smap" else "M-1,M-2"
+    config.methods = ml_collections.ConfigDict(
+        {k: v for k, v in config.methods.items()
+         if k in ("abs_value", "knn_w64", "conv_ae_gwnr_arks", "mlp_ae_pc_residual_latent")})
+  return config

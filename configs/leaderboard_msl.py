@@ -1,0 +1,17 @@
+"""NASA MSL leaderboard: every detector against the strong simple baselines, one protocol.
+
+  python -m experiments.main --config=configs/leaderboard_msl.py:quick \
+      --workdir=runs/leaderboard_msl
+  python -m experiments.main --config=configs/leaderboard_msl.py \
+      --workdir=runs/leaderboard_msl_full
+
+Writes leaderboard.md and leaderboard.json (see mlts/studies/leaderboard.py).
+"""
+
+import ml_collections
+
+from configs import leaderboard_base
+
+
+def get_config(variant: str = "") -> ml_collections.ConfigDict:
+  return leaderboard_base.get_config("msl", variant)

@@ -1,0 +1,17 @@
+"""NASA SMAP leaderboard: every detector against the strong simple baselines, one protocol.
+
+  python -m experiments.main --config=configs/leaderboard_smap.py:quick \
+      --workdir=runs/leaderboard_smap
+  python -m experiments.main --config=configs/leaderboard_smap.py \
+      --workdir=runs/leaderboard_smap_full
+
+Writes leaderboard.md and leaderboard.json (see mlts/studies/leaderboard.py).
+"""
+
+import ml_collections
+
+from configs import leaderboard_base
+
+
+def get_config(variant: str = "") -> ml_collections.ConfigDict:
+  return leaderboard_base.get_config("smap", variant)

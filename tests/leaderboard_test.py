@@ -1,0 +1,87 @@
+"""The leaderboard study end to end on the tiny config (two SMAP channels)."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from configs import leaderboard_base, leaderboard_msl, leaderboard_smap
+from mlts import detectors
+from mlts.studies import leaderboard
+
+KEYS = {"auroc", "auprc", "vus_roc", "vus_pr", "f1", "event_f1", "aff_f1", "pa_f1"}
+
+
+@pytest.fixture(scope="module")
+def board(tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp("leaderboard"))
+  config = leaderboard_smap.get_config("tiny")
+  return workdir, config, leaderboard.run(config, workdir)
+
+
+def test_every_method_has_the_required_blocks_and_the_table_is_sorted(board):
+  workdir, config, out = board
+  with open(os.path.join(workdir, "leaderboard.json")) as f:
+    saved = json.load(f)
+  assert saved["dataset"] == "SMAP" and saved["protocol"]["channels"] == 2
+  assert set(saved["methods"]) == set(config.methods) | {"random"}
+  for name, m in saved["methods"].items():
+    assert m["kind"] in ("baseline", "learned", "reference"), name
+    assert KEYS <= set(m["per_channel_mean"]) and KEYS <= set(m["pooled"]), name
+    assert m["fit_seconds"] >= 0 and m["score_seconds"] >= 0
+  vus = [m["per_channel_mean"]["vus_pr"] for m in saved["methods"].values()]
+  assert vus == sorted(vus, reverse=True)
+  table = open(os.path.join(workdir, "leaderboard.md")).read()
+  rows = [line.split("|")[1].strip() for line in table.splitlines()
+          if line.startswith("| ") and "|---" not in line][1:]
+  assert rows[:len(vus)] == list(saved["methods"])  # the markdown follows the JSON order
+
+
+def test_per_channel_block_is_the_mean_of_the_channels(board):
+  workdir, _, out = board
+  with open(os.path.join(workdir, "methods", "knn_w64.json")) as f:
+    entry = json.load(f)
+  values = [c["auprc"] for c in entry["per_channel"].values()]
+  assert len(values) == 2
+  assert entry["per_channel_mean"]["auprc"] == pytest.approx(np.mean(values))
+  assert out["methods"]["random"]["pooled"]["auroc"] == pytest.approx(0.5, abs=0.05)
+
+
+def test_a_rerun_skips_finished_methods(board, monkeypatch):
+  workdir, config, out = board
+  def refuse(*args, **kwargs):
+    raise AssertionError("a finished method was run again")
+  monkeypatch.setattr(leaderboard, "run_method", refuse)
+  again = leaderboard.run(config, workdir)
+  assert again["methods"].keys() == out["methods"].keys()
+  for name in out["methods"]:
+    assert again["methods"][name]["pooled"] == out["methods"][name]["pooled"]
+
+
+def test_one_set_of_defaults_for_both_spacecraft():
+  smap, msl = leaderboard_smap.get_config("quick"), leaderboard_msl.get_config("quick")
+  assert smap.methods.to_dict() == msl.methods.to_dict()
+  assert smap.eval.to_dict() == msl.eval.to_dict()
+  assert smap.dynamic.to_dict() == msl.dynamic.to_dict()
+  with pytest.raises(ValueError, match="unknown variant"):
+    leaderboard_base.get_config("smap", "huge")
+
+
+def test_a_bad_method_is_refused_before_anything_runs(tmp_path):
+  config = leaderboard_smap.get_config("tiny")
+  config.methods.knn_w64.options.windw = 3
+  with pytest.raises(ValueError, match="windw"):
+    leaderboard.run(config, str(tmp_path))
+  assert not os.path.exists(os.path.join(tmp_path, "methods"))
+  config = leaderboard_smap.get_config("tiny")
+  config.methods.knn_w64.detector = "knn"
+  with pytest.raises(ValueError, match="methods.knn_w64.detector"):
+    leaderboard.run(config, str(tmp_path))
+
+
+def test_every_quick_method_builds_a_detector():
+  config = leaderboard_smap.get_config("quick")
+  for name, method in config.methods.items():
+    det = detectors.create(method.detector, **leaderboard._options(method, config))
+    assert det.config.score_normalization == "validation", name
