@@ -17,8 +17,9 @@ import ml_collections
 from mlts import thresholds
 
 
-def _method(detector: str, kind: str, **options) -> ml_collections.ConfigDict:
-  return ml_collections.ConfigDict(dict(detector=detector, kind=kind, options=options))
+def _method(name: str, kind: str, **options) -> ml_collections.ConfigDict:
+  """A board row: detector `name` of `kind` with config overrides `options`."""
+  return ml_collections.ConfigDict(dict(detector=name, kind=kind, options=options))
 
 
 def baselines() -> dict[str, ml_collections.ConfigDict]:
@@ -45,8 +46,8 @@ def learned(variant: str) -> dict[str, ml_collections.ConfigDict]:
                 model=dict(hidden=(32, 64), latent=4))
   # One MLP autoencoder per channel, all channels trained by one vmapped step.
   per_channel = dict(window=64, stride=2, eval_stride=4, per_series=True,
+                     model=dict(hidden=(64,), latent=16),
                      training=training(steps, 32, eval_every=0))
-  per_channel_128 = dict(per_channel, window=128)
   vaegan_steps = {"": 2000, "quick": 400, "tiny": 4}[variant]
   diffusion_steps = {"": 3000, "quick": 500, "tiny": 4}[variant]
   return {
@@ -54,21 +55,30 @@ def learned(variant: str) -> dict[str, ml_collections.ConfigDict]:
       "conv_ae": _method("conv_ae", "learned", **pooled),
       "conv_ae_gwnr_arks": _method("conv_ae", "learned", loss="gwnr", postprocess="arks",
                                    **pooled),
-      # Per channel: reconstruction residual (MSE; GWNR + ARKS), bottleneck novelty, fusions.
+      # Per channel: one MLP autoencoder per channel. Scores: the residual of the averaged
+      # reconstruction (MSE; GWNR + ARKS), each window's own error, bottleneck novelty, a sum.
       "mlp_ae_pc": _method("mlp_ae", "learned", **per_channel),
       "mlp_ae_pc_gwnr_arks": _method("mlp_ae", "learned", loss="gwnr", postprocess="arks",
                                      **per_channel),
+      "mlp_ae_pc_window_error": _method("mlp_ae", "learned", score="window_error",
+                                        **per_channel),
+      "mlp_ae_pc_gwnr_window_error": _method("mlp_ae", "learned", loss="gwnr",
+                                             score="window_error", **per_channel),
       "mlp_ae_pc_latent_knn": _method("mlp_ae", "learned", score="latent_knn", **per_channel),
-      "mlp_ae_pc_residual_latent": _method("mlp_ae", "learned", score="residual+latent_knn",
-                                           **per_channel),
-      "mlp_ae_pc_residual_window_w128": _method("mlp_ae", "learned",
-                                                score="residual+window_knn", **per_channel_128),
+      "mlp_ae_pc_window_error_latent": _method("mlp_ae", "learned",
+                                               score="window_error+latent_knn", **per_channel),
+      # Per channel, telemanom style: forecast the last 8 steps of each window from the rest.
+      "mlp_ae_pc_forecast": _method("mlp_ae", "learned", objective="forecast", horizon=8,
+                                    **per_channel),
+      "mlp_ae_pc_forecast_window_error": _method("mlp_ae", "learned", objective="forecast",
+                                                 horizon=8, score="window_error", **per_channel),
       # β-VAEGAN (label-free composition of its components) and the malleable-latent diffusion.
       "vaegan_sum": _method("vaegan", "learned", composition="sum",
                             training=dict(num_steps=vaegan_steps,
                                           checkpoint_every=max(vaegan_steps, 1))),
       "diffusion_recon": _method("diffusion", "learned", score="recon",
-                                 training=training(diffusion_steps, 64)),
+                                 training=training(diffusion_steps, 64),
+                                 detector=dict(batch_size=64)),  # a channel has few windows
   }
 
 
@@ -101,5 +111,5 @@ def get_config(spacecraft: str, variant: str = "") -> ml_collections.ConfigDict:
     data.channels = "P-1,S-1" if spacecraft == "smap" else "M-1,M-2"
     config.methods = ml_collections.ConfigDict(
         {k: v for k, v in config.methods.items()
-         if k in ("abs_value", "knn_w64", "conv_ae_gwnr_arks", "mlp_ae_pc_residual_latent")})
+         if k in ("abs_value", "knn_w64", "conv_ae_gwnr_arks", "mlp_ae_pc_window_error_latent")})
   return config

@@ -24,15 +24,72 @@ from mlts.data import series as series_lib
 from mlts.data import windows as windows_lib
 
 
-def make_mse_loss(apply_fn: Callable) -> Callable:
-  """Returns `loss_fn(params, batch [B, L, C], key) -> (mse, {})`."""
+def make_mse_loss(apply_fn: Callable, horizon: int = 0) -> Callable:
+  """Returns `loss_fn(params, batch [B, L, C], key) -> (mse, {})`.
+
+  With `horizon` h > 0 the backbone forecasts: it sees the window with its
+  last h steps hidden (`forecast_input`) and the error is taken on those h
+  steps only.
+  """
 
   def loss_fn(params, batch, key):
     del key  # deterministic backbone
+    if horizon:
+      pred = apply_fn({"params": params}, forecast_input(batch, horizon))
+      return jnp.mean(jnp.square(pred[:, -horizon:] - batch[:, -horizon:])), {}
     recon = apply_fn({"params": params}, batch)
     return jnp.mean(jnp.square(recon - batch)), {}
 
   return loss_fn
+
+
+def forecast_input(x: jnp.ndarray, horizon: int) -> jnp.ndarray:
+  """Windows [B, L, C] with the last `horizon` steps replaced by the last step before them.
+
+  What a forecasting backbone sees: the past L − h steps, then the last
+  observed value held (so no future value reaches the network).
+  """
+  past, last = x[:, :-horizon], x[:, -horizon - 1:-horizon]
+  return jnp.concatenate([past, jnp.broadcast_to(last, x[:, -horizon:].shape)], axis=1)
+
+
+def forecast_series(run: Callable, params, series: Sequence[np.ndarray], window: int,
+                    stride: int, horizon: int) -> list[np.ndarray]:
+  """Forecasts of whole series: step t is predicted from the L − h steps before its window's
+  horizon, averaged over the windows whose horizon covers it.
+
+  Each series is first edge-padded at the front by L − h steps (its first value
+  repeated), so its first steps are forecast from a constant past.
+
+  Args:
+    run: from `make_batched_apply` of a backbone that takes `forecast_input` windows
+      (it applies `forecast_input` itself).
+    params: network parameters.
+    series: list of [T_k, C] arrays.
+    window: L.
+    stride: window stride, at most `horizon` (every step must be forecast).
+    horizon: h, 1 <= h < L.
+
+  Returns:
+    List of [T_k, C] forecasts.
+  """
+  if not 1 <= horizon < window or stride > horizon:
+    raise ValueError(f"forecasting needs 1 <= horizon < window and eval_stride <= horizon; "
+                     f"got horizon={horizon}, window={window}, stride={stride}")
+  front = window - horizon
+  padded = [np.concatenate([np.repeat(s[:1], front, axis=0), s]) for s in series]
+  cut = [windows_lib.sliding_windows(s, window, stride, pad=True, name=f"series {k}")
+         for k, s in enumerate(padded)]
+  all_windows = np.concatenate([w for w, _, _ in cut], axis=0).astype(np.float32)
+  pred = run(params, all_windows)[:, front:]  # [N, h, C]
+  out, offset = [], 0
+  for s, (w, starts, _) in zip(series, cut):
+    part = pred[offset:offset + w.shape[0]]
+    offset += w.shape[0]
+    # The horizon of the window starting at padded step a covers original steps a .. a + h − 1.
+    ahead = windows_lib.aggregate(part, starts, int(starts.max()) + horizon)
+    out.append(ahead[:s.shape[0]])
+  return out
 
 
 def make_batched_apply(apply_fn: Callable, batch_size: int, mesh=None) -> Callable:
@@ -148,9 +205,16 @@ def method_name(config: ml_collections.ConfigDict) -> str:
 
 
 def make_loss(config: ml_collections.ConfigDict, apply_fn):
-  """The training loss named by `config.training.loss`: 'mse' or 'gwnr' (COGNOS)."""
+  """The training loss named by `config.training.loss`: 'mse' or 'gwnr' (COGNOS).
+
+  `config.data.horizon` > 0 (default 0) makes the backbone a forecaster (MSE only).
+  """
+  horizon = int(config.data.get("horizon", 0))
   if config.training.loss == "mse":
-    return make_mse_loss(apply_fn)
+    return make_mse_loss(apply_fn, horizon)
+  if horizon:
+    raise ValueError("training.loss='gwnr' shapes reconstruction residuals; with forecasting "
+                     "(horizon > 0) use loss='mse'")
   if config.training.loss == "gwnr":
     from mlts.cognos import gwnr
     return gwnr.make_gwnr_loss(apply_fn, config.gwnr)

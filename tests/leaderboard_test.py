@@ -85,3 +85,12 @@ def test_every_quick_method_builds_a_detector():
   for name, method in config.methods.items():
     det = detectors.create(method.detector, **leaderboard._options(method, config))
     assert det.config.score_normalization == "validation", name
+
+
+def test_the_recommended_detector_is_the_boards_method():
+  """`detectors.create('recommended')` has the settings of the board's row it was picked from."""
+  method = leaderboard_smap.get_config("quick").methods.mlp_ae_pc_window_error
+  picked = detectors.create(method.detector, **method.options.to_dict())
+  recommended = detectors.create("recommended")
+  assert recommended.name == picked.name
+  assert recommended.config.to_dict() == picked.config.to_dict()

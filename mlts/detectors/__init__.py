@@ -3,6 +3,7 @@
   from mlts import detectors
   detectors.available()                       # sorted names
   det = detectors.create("knn_window", window=128)
+  det = detectors.create("recommended")       # the leaderboards' pick (README "Results")
   det.fit(train)                              # [T, C] / [T] array or a list (normal data)
   det.score(x); det.predict(x)                # float64 [T] / int8 [T] (lists in -> lists out)
   det.save("my_detector"); detectors.load("my_detector")
@@ -38,9 +39,33 @@ REGISTRY = {
 }
 
 
+# The detector README recommends, as (registered name, config overrides): one MLP
+# autoencoder per channel (trained together, vmapped), scored by each window's own
+# reconstruction error. Chosen from the quick leaderboards (configs/leaderboard_{smap,msl}.py,
+# method 'mlp_ae_pc_window_error'): the best mean per-channel VUS-PR over SMAP and MSL;
+# README "Results" lists the settings that were chosen by looking at those results.
+RECOMMENDED = ("mlp_ae", {
+    "per_series": True, "score": "window_error", "window": 64, "stride": 2, "eval_stride": 4,
+    "model": {"hidden": (64,), "latent": 16},
+    "training": {"num_steps": 1000, "batch_size": 32, "checkpoint_every": 1000,
+                 "log_every": 250, "eval_every": 0},
+})
+
+
 def available() -> list[str]:
-  """The detector names, sorted."""
-  return sorted(REGISTRY)
+  """The detector names, sorted ('recommended' names the detector of `RECOMMENDED`)."""
+  return sorted([*REGISTRY, "recommended"])
+
+
+def _merged(settings: dict, overrides: dict) -> dict:
+  """`overrides` on top of `settings`, sections (dicts) merged field by field."""
+  out = dict(settings)
+  for key, value in overrides.items():
+    if isinstance(value, dict) and isinstance(out.get(key), dict):
+      out[key] = _merged(out[key], value)
+    else:
+      out[key] = value
+  return out
 
 
 def detector_class(name: str) -> type[Detector]:
@@ -49,6 +74,8 @@ def detector_class(name: str) -> type[Detector]:
   Raises:
     ValueError: an unknown name (the known ones are listed).
   """
+  if name == "recommended":
+    name = RECOMMENDED[0]
   if name not in REGISTRY:
     raise ValueError(f"unknown detector {name!r}; available: {', '.join(available())}")
   module, cls = REGISTRY[name]
@@ -57,6 +84,8 @@ def detector_class(name: str) -> type[Detector]:
 
 def default_config(name: str):
   """The config of detector `name` with its defaults (a ConfigDict)."""
+  if name == "recommended":
+    return create("recommended").config
   return detector_class(name).default_config()
 
 
@@ -72,6 +101,8 @@ def create(name: str, **overrides) -> Detector:
     ValueError: an unknown name or field (the valid ones are listed), or a
       value the detector refuses (named).
   """
+  if name == "recommended":  # the recommended detector's settings, then the caller's
+    return create(RECOMMENDED[0], **_merged(RECOMMENDED[1], overrides))
   cls = detector_class(name)
   return cls(estimators.apply_overrides(cls.default_config(), overrides, where=name))
 

@@ -13,9 +13,18 @@ channel), all series at once: the stacked parameters are updated by one jitted,
 vmapped step (`mlts.reconstruction.train_backbone_per_series`,
 `mlts.per_series`); series k is scored with its own parameters.
 
+`objective='forecast'` makes the backbone a forecaster, telemanom style: it
+sees the window with its last `horizon` steps hidden (the last observed value
+held) and predicts them; a step's residual is its value minus the mean of its
+forecasts (`mlts.reconstruction.forecast_series`).
+
 Scores (`score`): one component, or several joined by '+':
 
 * `residual`: the post-processed reconstruction residual (above);
+* `window_error`: each window's own mean squared reconstruction (or forecast)
+  error, spread to its steps like the window baselines (the error of every
+  window separately, where `residual` is the error of the reconstruction
+  averaged over windows, in which overlapping windows partly cancel);
 * `latent_knn`: window novelty in the backbone's bottleneck: the Euclidean
   distance of a window's code (`encode`, flattened) to the nearest code of the
   series' own fit-part windows (conv_ae, lstm_ae, mlp_ae), spread to steps like
@@ -47,7 +56,8 @@ from mlts.detectors import base
 
 BACKBONES = tuple(models.REGISTRY)
 LOSSES = ("mse", "gwnr")
-SCORES = ("residual", "latent_knn", "window_knn")  # components of `score`, joined by '+'
+OBJECTIVES = ("reconstruct", "forecast")
+SCORES = ("residual", "window_error", "latent_knn", "window_knn")  # components of `score`, joined by '+'
 
 
 def score_components(score: str) -> tuple[str, ...]:
@@ -93,6 +103,8 @@ class ReconstructionDetector(base.Detector):
     config.postprocess_config = post  # ARKS / MA / LP settings
     config.eval_batch_size = 256  # windows per scoring batch (a multiple of the device count)
     config.per_series = False  # one parameter set per training series (vmapped) | one for all
+    config.objective = "reconstruct"  # reconstruct the window | forecast its last `horizon` steps
+    config.horizon = 8  # steps forecast from the window - horizon before them ('forecast')
     config.score = "residual"  # residual | latent_knn | window_knn, or several joined by '+'
     config.latent_max_windows = 4000  # reference codes per series (evenly spaced subsample)
     return config
@@ -112,6 +124,17 @@ class ReconstructionDetector(base.Detector):
       if config.training[field] < 1:
         raise ValueError(f"training.{field} must be >= 1, got {config.training[field]}")
     models.check_window(cls._pipeline_config(config).model, config.window)
+    if config.objective not in OBJECTIVES:
+      raise ValueError(f"objective must be one of {OBJECTIVES}, got {config.objective!r}")
+    if config.objective == "forecast":
+      if not 1 <= config.horizon < config.window:
+        raise ValueError(f"horizon must be in [1, window={config.window}), got {config.horizon}")
+      if config.eval_stride > config.horizon:
+        raise ValueError(f"eval_stride={config.eval_stride} exceeds horizon={config.horizon}: "
+                         "some steps would never be forecast; use eval_stride <= horizon")
+      if config.loss != "mse":
+        raise ValueError("objective='forecast' trains with loss='mse' (GWNR shapes "
+                         f"reconstruction residuals), got loss={config.loss!r}")
     parts = score_components(config.score)
     if "latent_knn" in parts and not hasattr(models.REGISTRY[cls.name], "encode"):
       raise ValueError(f"score={config.score!r} needs a backbone with a bottleneck (encode): "
@@ -126,8 +149,9 @@ class ReconstructionDetector(base.Detector):
     out = ml_collections.ConfigDict()
     out.seed = config.seed
     out.per_series = config.per_series
-    out.data = ml_collections.ConfigDict(dict(window=config.window, stride=config.stride,
-                                              eval_stride=config.eval_stride))
+    out.data = ml_collections.ConfigDict(dict(
+        window=config.window, stride=config.stride, eval_stride=config.eval_stride,
+        horizon=config.horizon if config.objective == "forecast" else 0))
     model = config.model.to_dict()
     revin = model.pop("revin")
     out.model = ml_collections.ConfigDict({"name": cls.name, "revin": revin, cls.name: model})
@@ -166,7 +190,12 @@ class ReconstructionDetector(base.Detector):
     cfg = self._pipeline_config(self.config)
     model = models.get_model(cfg.model, self.num_features)
     mesh = sharding.make_mesh()
-    self._run = reconstruction.make_batched_apply(model.apply, self.config.eval_batch_size, mesh)
+    apply = model.apply
+    if self.config.objective == "forecast":
+      horizon = self.config.horizon
+      apply = lambda variables, w: model.apply(  # noqa: E731
+          variables, reconstruction.forecast_input(w, horizon))
+    self._run = reconstruction.make_batched_apply(apply, self.config.eval_batch_size, mesh)
     if hasattr(model, "encode"):
       self._encode = reconstruction.make_batched_apply(
           lambda variables, w: model.apply(variables, w, code=True),
@@ -180,9 +209,15 @@ class ReconstructionDetector(base.Detector):
     return per_series.take(self._params, k)
 
   def _residual(self, x: np.ndarray, k: int) -> np.ndarray:
-    recon = reconstruction.reconstruct_series(
-        self._run, self._params_of(k), [x.astype(np.float32)], self.config.window,
-        self.config.eval_stride)[0]
+    """x − its reconstruction (or, objective 'forecast', its forecast), [T, C]."""
+    if self.config.objective == "forecast":
+      recon = reconstruction.forecast_series(
+          self._run, self._params_of(k), [x.astype(np.float32)], self.config.window,
+          self.config.eval_stride, self.config.horizon)[0]
+    else:
+      recon = reconstruction.reconstruct_series(
+          self._run, self._params_of(k), [x.astype(np.float32)], self.config.window,
+          self.config.eval_stride)[0]
     return x.astype(np.float32).astype(np.float64) - recon
 
   def _knn_spaces(self) -> list[str]:
@@ -203,6 +238,16 @@ class ReconstructionDetector(base.Detector):
       codes = codes[np.unique(keep.astype(np.int64))]
     return codes
 
+  def _window_error(self, x: np.ndarray, k: int) -> np.ndarray:
+    """[T] per-window mean squared error (the horizon's when forecasting), spread to steps."""
+    w, starts, _ = windows_lib.sliding_windows(x.astype(np.float32), self.config.window,
+                                               self.config.eval_stride, pad=True, name="x")
+    pred = self._run(self._params_of(k), w)
+    if self.config.objective == "forecast":
+      pred, w = pred[:, -self.config.horizon:], w[:, -self.config.horizon:]
+    errors = np.mean(np.square(pred.astype(np.float64) - w), axis=(1, 2))
+    return base.window_scores_to_steps(errors, starts, self.config.window, x.shape[0])
+
   def _knn(self, x: np.ndarray, k: int, space: str) -> np.ndarray:
     from scipy.spatial import distance
     codes, starts = self._codes_of(x, k, self.config.eval_stride, space)
@@ -216,6 +261,8 @@ class ReconstructionDetector(base.Detector):
       if part == "residual":
         r = self._residual(x, k) if residual is None else residual
         out.append(np.asarray(self._post[k](r), np.float64))
+      elif part == "window_error":
+        out.append(self._window_error(x, k))
       else:
         out.append(self._knn(x, k, part.split("_")[0]))
     return out
