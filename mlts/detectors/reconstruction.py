@@ -57,7 +57,8 @@ from mlts.detectors import base
 BACKBONES = tuple(models.REGISTRY)
 LOSSES = ("mse", "gwnr")
 OBJECTIVES = ("reconstruct", "forecast")
-SCORES = ("residual", "window_error", "latent_knn", "window_knn")  # components of `score`, joined by '+'
+# The components of `score` (one, or several joined by '+').
+SCORES = ("residual", "window_error", "latent_knn", "window_knn")
 
 
 def score_components(score: str) -> tuple[str, ...]:
