@@ -94,3 +94,35 @@ def test_the_recommended_detector_is_the_boards_method():
   recommended = detectors.create("recommended")
   assert recommended.name == picked.name
   assert recommended.config.to_dict() == picked.config.to_dict()
+
+
+def test_labelled_head_splits_each_test_series_once():
+  from mlts.data import series as series_lib
+  s = series_lib.Series("a", np.zeros((50, 1)), np.arange(10.0)[:, None],
+                        np.array([0, 1, 0, 0, 0, 0, 0, 1, 1, 0], np.int8))
+  heads, tails = leaderboard.split_labelled_head([s], 0.3)
+  np.testing.assert_array_equal(heads[0][0][:, 0], [0, 1, 2])
+  np.testing.assert_array_equal(heads[0][1], [0, 1, 0])
+  np.testing.assert_array_equal(tails[0].test[:, 0], np.arange(3.0, 10.0))
+  np.testing.assert_array_equal(tails[0].labels, s.labels[3:])
+  assert leaderboard.split_labelled_head([s], 0.0) == (None, [s])
+
+
+def test_the_labelled_board_fits_the_svm_on_heads_and_scores_every_method_on_tails(tmp_path):
+  config = leaderboard_smap.get_config("tiny_labelled")
+  assert config.labelled_head == 0.3 and config.methods.vaegan_svm.labelled
+  config.methods = {k: config.methods[k] for k in ("abs_value", "vaegan_svm")}
+  out = leaderboard.run(config, str(tmp_path))
+  assert "first 30%" in out["protocol"]["labelled_head"]
+  from mlts.data import series as series_lib
+  _, series = series_lib.load_series(config.data)
+  tail_steps = sum(s.test.shape[0] - int(round(s.test.shape[0] * 0.3)) for s in series)
+  for name, labelled in (("abs_value", False), ("vaegan_svm", True), ("random", None)):
+    with open(os.path.join(tmp_path, "methods", f"{name}.json")) as f:
+      entry = json.load(f)
+    assert entry.get("labelled") is labelled
+    # Every method, labelled or not, is evaluated on the same tails.
+    assert entry["pooled"]["num_points"] == tail_steps
+  config.labelled_head = 0.0
+  with pytest.raises(ValueError, match="labelled_head is 0"):
+    leaderboard.validate_config(config)

@@ -13,7 +13,11 @@ Protocol (stored in leaderboard.json under "protocol"):
   `aff_f1`, `pa_f1`) and telemanom's dynamic threshold on each test series
   (`f1_dynamic`, `event_f1_dynamic`); point-adjusted F1 is shown only beside
   the unadjusted metrics and the random row;
-* test labels enter only the metrics.
+* test labels enter only the metrics, except with `labelled_head > 0`: then
+  the first `labelled_head` of each test series is labelled validation for the
+  methods marked `labelled` (β-VAEGAN's SVM / grid compositions:
+  `fit(train, validation=heads, validation_labels=...)`), and every method,
+  labelled or not, is scored and evaluated on the remaining tail only.
 
 Each method's result is written to `methods/<name>.json` as soon as it is
 done; a rerun in the same workdir (same config) skips finished methods.
@@ -49,6 +53,8 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
                       low_open=True, high_open=True)
   evaluation.validate_config(config.eval)
   thresholds.validate_config(config.dynamic)
+  checks.config_float(config, "labelled_head", where="config", low=0.0, high=1.0,
+                      high_open=True)
   if not config.methods:
     raise ValueError("methods is empty: name at least one detector")
   for name, method in config.methods.items():
@@ -57,6 +63,10 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
       raise ValueError(f"{where}.detector must be one of {detectors.available()}, got "
                        f"{method.get('detector')!r}")
     checks.config_choice(method, "kind", KINDS, where=where)
+    if method.get("labelled", False) and config.labelled_head <= 0:
+      raise ValueError(f"{where} is labelled (its composition is fit on labelled validation "
+                       "data) but labelled_head is 0: set labelled_head (e.g. 0.3, the first "
+                       "30 % of each test series) or drop the method")
     # Unknown option fields are refused here, before any method runs.
     detectors.create(method.detector, **_options(method, config))
 
@@ -136,6 +146,7 @@ def score_method(scores: list[np.ndarray], quantile_preds: list[np.ndarray],
                                  "tp": tp, "fp": fp, "fn": fn}}
   pooled = _block([pooled_report], [pooled_dyn_report])
   pooled["event_counts_dynamic"] = {"tp": tp, "fp": fp, "fn": fn}
+  pooled["num_points"] = int(labels.size)
   return {"per_channel_mean": _block(per_channel_reports, dynamic_rows),
           "pooled": pooled, "per_channel": per_channel}
 
@@ -157,11 +168,34 @@ def _random_method(series, config) -> dict[str, Any]:
   return out
 
 
-def run_method(name: str, method, series, config) -> dict[str, Any]:
-  """Fits, scores and evaluates one method; returns its JSON entry."""
+def split_labelled_head(series: list[series_lib.Series], fraction: float):
+  """(heads [(test head, head labels)], series with their test tails) for `labelled_head`."""
+  if fraction <= 0:
+    return None, series
+  heads, tails = [], []
+  for s in series:
+    cut = int(round(s.test.shape[0] * fraction))
+    if not 0 < cut < s.test.shape[0]:
+      raise ValueError(f"labelled_head={fraction} leaves no head or no tail of {s.name}'s "
+                       f"{s.test.shape[0]} test steps")
+    heads.append((s.test[:cut], s.labels[:cut]))
+    tails.append(series_lib.Series(s.name, s.train, s.test[cut:], s.labels[cut:]))
+  return heads, tails
+
+
+def run_method(name: str, method, series, config, heads=None) -> dict[str, Any]:
+  """Fits, scores and evaluates one method; returns its JSON entry.
+
+  `heads`: the labelled test heads (`split_labelled_head`); a method marked
+  `labelled` is fit with them as its labelled validation.
+  """
   det = detectors.create(method.detector, **_options(method, config))
   start = time.perf_counter()
-  det.fit([s.train for s in series])
+  if method.get("labelled", False):
+    det.fit([s.train for s in series], validation=[h for h, _ in heads],
+            validation_labels=[y for _, y in heads])
+  else:
+    det.fit([s.train for s in series])
   fit_seconds = time.perf_counter() - start
   start = time.perf_counter()
   scores = det.score([s.test for s in series])
@@ -169,6 +203,7 @@ def run_method(name: str, method, series, config) -> dict[str, Any]:
   preds = [(sc > t).astype(np.int8) for sc, t in zip(scores, det.thresholds)]
   out = score_method(scores, preds, series, config)
   out.update(kind=method.kind, detector=method.detector,
+             labelled=bool(method.get("labelled", False)),
              options=method.options.to_dict() if "options" in method else {},
              fit_seconds=fit_seconds, score_seconds=score_seconds)
   logging.info("%s: VUS-PR %.3f (per-channel mean), AUROC %.3f (pooled), fit %.1f s, "
@@ -190,6 +225,9 @@ def protocol(config, dataset: str, series) -> dict[str, Any]:
                     "event_f1, aff_f1, pa_f1); telemanom's dynamic threshold on each test "
                     "series (*_dynamic); both label-free"),
       "pooled": "all channels' calibrated test scores concatenated; events counted per channel",
+      "labelled_head": (f"first {config.labelled_head:.0%} of each test series: labelled "
+                        "validation of the methods marked labelled; every method is evaluated "
+                        "on the remaining tail" if config.labelled_head > 0 else "none"),
       "sorted_by": "per_channel_mean.vus_pr",
   }
 
@@ -251,6 +289,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   started = results.start_run(config, workdir)
   begin = time.perf_counter()
   dataset, series = series_lib.load_series(config.data)
+  heads, series = split_labelled_head(series, config.labelled_head)
   method_dir = os.path.join(workdir, "methods")
   os.makedirs(method_dir, exist_ok=True)
   entries: dict[str, Any] = {}
@@ -264,7 +303,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
       continue
     logging.info("[%d/%d] %s", i + 1, len(names) + 1, name)
     entry = (_random_method(series, config) if name == "random"
-             else run_method(name, config.methods[name], series, config))
+             else run_method(name, config.methods[name], series, config, heads))
     results.write_json(path, entry)
     entries[name] = entry
   order = sorted(entries, key=lambda n: -(entries[n]["per_channel_mean"]["vus_pr"] or 0.0))
