@@ -11,9 +11,11 @@ from mlts import models, per_series, reconstruction, train, train_state
 S, B, L, C = 3, 4, 16, 1
 
 
-def _model():
+def _model(name="mlp_ae"):
   cfg = models.default_config()
+  cfg.name = name
   cfg.conv_ae.hidden, cfg.conv_ae.latent = (8, 8), 2
+  cfg.mlp_ae.hidden, cfg.mlp_ae.latent = (16,), 4
   return models.get_model(cfg, C)
 
 
@@ -36,7 +38,7 @@ def _states(model, params_stacked):
 
 
 def test_a_stacked_step_equals_separate_steps():
-  model = _model()
+  model = _model("mlp_ae")
   sample = jnp.zeros((1, L, C))
   params = per_series.init_stacked(lambda k: model.init(k, sample)["params"],
                                    jax.random.key(0), S)
@@ -62,7 +64,7 @@ def test_a_stacked_step_equals_separate_steps():
 
 
 def test_initializations_differ_between_series():
-  model = _model()
+  model = _model("mlp_ae")
   params = per_series.init_stacked(lambda k: model.init(k, jnp.zeros((1, L, C)))["params"],
                                    jax.random.key(0), S)
   assert all(leaf.shape[0] == S for leaf in jax.tree.leaves(params))
@@ -89,8 +91,8 @@ def _train(series, steps=30):
   cfg.seed = 0
   cfg.data = ml_collections.ConfigDict(dict(window=L, stride=2, eval_stride=4))
   cfg.model = models.default_config()
-  cfg.model.name = "conv_ae"
-  cfg.model.conv_ae.hidden, cfg.model.conv_ae.latent = (8, 8), 2
+  cfg.model.name = "mlp_ae"
+  cfg.model.mlp_ae.hidden, cfg.model.mlp_ae.latent = (16,), 4
   cfg.training = train.default_config()
   cfg.training.update(num_steps=steps, batch_size=8, checkpoint_every=steps, log_every=steps,
                       eval_every=0)
