@@ -80,34 +80,21 @@ def _options(method, config) -> dict[str, Any]:
   return options
 
 
+# Metric block key -> the column of `evaluation.summary_row`.
+_SUMMARY = {"auroc": "AUROC", "auprc": "AUPRC", "vus_roc": "VUS-ROC", "vus_pr": "VUS-PR",
+            "f1": "F1", "event_f1": "event-F1", "aff_f1": "Aff-F1", "pa_f1": "PA-F1"}
+
+
 def _block(reports: list[dict], dynamic: list[dict]) -> dict[str, Any]:
-  """The metric block (means over reports) of `METRICS`."""
-  def mean(values):
-    values = [v for v in values if v is not None]
-    return float(np.mean(values)) if values else None
-
-  def get(report, *path):
-    node = report
-    for p in path:
-      if node is None:
-        return None
-      node = node.get(p)
-    return node
-
-  return {
-      "auroc": mean([get(r, "auroc") for r in reports]),
-      "auprc": mean([get(r, "auprc") for r in reports]),
-      "vus_roc": mean([get(r, "vus", "roc") for r in reports]),
-      "vus_pr": mean([get(r, "vus", "pr") for r in reports]),
-      "f1": mean([get(r, "pointwise", "f1") for r in reports]),
-      "event_f1": mean([get(r, "event", "f1") for r in reports]),
-      "aff_f1": mean([get(r, "affiliation", "f1") for r in reports]),
-      "pa_f1": mean([get(r, "point_adjusted", "f1") for r in reports]),
-      "f1_dynamic": mean([d["pointwise"]["f1"] for d in dynamic]),
-      "event_f1_dynamic": mean([d["event"]["f1"] for d in dynamic]),
-      "event_precision_dynamic": mean([d["event"]["precision"] for d in dynamic]),
-      "event_recall_dynamic": mean([d["event"]["recall"] for d in dynamic]),
-  }
+  """The metric block of `METRICS`: means over `evaluation.evaluate` reports (None skipped)."""
+  rows = evaluation.mean_rows([evaluation.summary_row(r) for r in reports])
+  out = {key: rows[column] for key, column in _SUMMARY.items()}
+  dyn = {"f1_dynamic": ("pointwise", "f1"), "event_f1_dynamic": ("event", "f1"),
+         "event_precision_dynamic": ("event", "precision"),
+         "event_recall_dynamic": ("event", "recall")}
+  for key, (part, field) in dyn.items():
+    out[key] = float(np.mean([d[part][field] for d in dynamic]))
+  return out
 
 
 def score_method(scores: list[np.ndarray], quantile_preds: list[np.ndarray],
