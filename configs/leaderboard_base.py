@@ -78,6 +78,12 @@ def learned(variant: str) -> dict[str, ml_collections.ConfigDict]:
       "vaegan_sum": _method("vaegan", "learned", composition="sum",
                             training=dict(num_steps=vaegan_steps,
                                           checkpoint_every=max(vaegan_steps, 1))),
+      # β-VAEGAN per channel: one small model per channel, all trained by one vmapped step.
+      "vaegan_pc_sum": _method("vaegan", "learned", composition="sum", per_series=True,
+                               window=64, stride=2, eval_stride=4,
+                               vaegan=dict(gen_hidden=(16, 32, 64), disc_hidden=(16, 32, 64)),
+                               training=dict(num_steps=vaegan_steps, batch_size=32,
+                                             checkpoint_every=max(vaegan_steps, 1))),
       "diffusion_recon": _method("diffusion", "learned", score="recon",
                                  training=training(diffusion_steps, 64),
                                  detector=dict(batch_size=64)),  # a channel has few windows

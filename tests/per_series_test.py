@@ -120,3 +120,37 @@ def test_a_series_parameters_do_not_depend_on_another_series_data():
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
   assert not np.allclose(jax.tree.leaves(per_series.take(one.params, 1))[0],
                          jax.tree.leaves(per_series.take(two.params, 1))[0])
+
+
+def test_a_stacked_vaegan_step_equals_separate_steps():
+  """β-VAEGAN per series: BatchNorm, spectral norm and both AdaBelief states per model."""
+  from mlts.vaegan import train as vaegan_train
+  cfg = vaegan_train.variant_config("vaegan1", vaegan_train.default_config())
+  cfg.gen_hidden = cfg.disc_hidden = (4, 8)
+  cfg.latent = 3
+  sample = jnp.zeros((1, L, C))
+  keys = jax.random.split(jax.random.key(0), S)
+  create = jax.jit(lambda k: vaegan_train.create_state(cfg, sample, k))
+  singles = [create(k) for k in keys]
+  stacked = vaegan_train.StackedState(
+      step=jnp.zeros((), jnp.int32),
+      models=jax.tree.map(lambda *leaves: jnp.stack(leaves), *singles))
+  step = jax.jit(vaegan_train.make_stacked_train_step(cfg))
+  single_step = jax.jit(vaegan_train.make_train_step(cfg, jit=False))
+  rng = np.random.default_rng(0)
+  key = jax.random.key(1)
+  scales = np.array([0.2, 0.5, 1.0])[:, None, None]
+  for _ in range(3):
+    batch = (rng.uniform(size=(B, S, L, C)) * scales).astype(np.float32)
+    stacked, metrics = step(stacked, jnp.asarray(batch), key)
+    for k in range(S):
+      singles[k], _ = single_step(singles[k], jnp.asarray(batch[:, k]),
+                                  jax.random.fold_in(key, k))
+  assert int(stacked.step) == 3
+  for k in range(S):
+    got = jax.tree.leaves(per_series.take(stacked.models, k))
+    want = jax.tree.leaves(singles[k])
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+      np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-6)
+  assert float(metrics["loss_g_max"]) >= float(metrics["loss_g"])

@@ -28,6 +28,13 @@ components are min–max scaled on the validation windows first, as the study
 does. The composition is fit on the validation windows of all series
 pooled. Window scores reach steps through `base.window_scores_to_steps`.
 
+`per_series=True` trains one model per training series (a NASA channel) on
+that series' windows only, all S models in one vmapped jitted step
+(`mlts.vaegan.train.fit_per_series`, `mlts.per_series`); series k is scored
+by model k, with its own latent-norm mode, and 'sum' standardizes each
+series' components with its own validation windows. 'grid' and 'svm' stay
+fit on the validation windows of all series pooled (labels are few).
+
 Saved (Orbax arrays, nothing pickled): the generator's (and discriminator's)
 variables, the min–max statistics, the latent-norm mode and the composition
 as arrays (an SVM as support vectors, dual coefficients, intercept and γ; its
@@ -116,6 +123,7 @@ class VaeganDetector(base.Detector):
     config.stride = 16  # stride of training windows
     config.eval_stride = 16  # stride of scored windows (window scores spread to steps)
     config.variant = "vaegan1"  # a model of mlts.vaegan.train.VARIANTS (β-VAEGAN₁)
+    config.per_series = False  # one model per training series (vmapped) | one for all
     config.composition = "recon"  # recon | sum (label-free) | grid | svm (validation labels)
     config.composition_config = comp = ml_collections.ConfigDict()
     comp.num_lambda = 50  # 'grid' without D: λ grid of (1−λ)R + λL
@@ -141,6 +149,8 @@ class VaeganDetector(base.Detector):
     if config.variant not in vaegan_train.VARIANTS:
       raise ValueError(f"variant must be one of {tuple(vaegan_train.VARIANTS)}, got "
                        f"{config.variant!r}")
+    if not isinstance(config.per_series, bool):
+      raise ValueError(f"per_series must be True or False, got {config.per_series!r}")
     if config.composition not in COMPOSITIONS:
       raise ValueError(f"composition must be one of {COMPOSITIONS}, got "
                        f"{config.composition!r}")
@@ -240,10 +250,14 @@ class VaeganDetector(base.Detector):
     self._lo = np.stack([p.min(axis=0) for p in fit_parts])  # [S, C]
     span = np.stack([p.max(axis=0) - p.min(axis=0) for p in fit_parts])
     self._span = np.where(span > 0, span, 1.0)
-    windows = np.concatenate([self._cut(self._scaled(p, k), self.config.stride)[0]
-                              for k, p in enumerate(fit_parts)])
-    windows = np.clip(windows, 0.0, 1.0).astype(np.float32)  # [0, 1] up to rounding
+    per = [np.clip(self._cut(self._scaled(p, k), self.config.stride)[0], 0.0, 1.0)
+           for k, p in enumerate(fit_parts)]  # [0, 1] up to rounding
     mesh = sharding.make_mesh()
+    if self.config.per_series:
+      from mlts import per_series
+      windows = per_series.stacked_windows(per, self.config.seed).astype(np.float32)
+    else:
+      windows = np.concatenate(per).astype(np.float32)
     if workdir is None:
       with tempfile.TemporaryDirectory(prefix="mlts_detector_") as tmp:
         state = self._train(windows, tmp, mesh)
@@ -252,26 +266,38 @@ class VaeganDetector(base.Detector):
       results.start_run(self.config, workdir)  # a workdir of another config stops here
       state = self._train(windows, workdir, mesh)
     self.step = int(jax.device_get(state.step))
-    self._gen = jax.device_get({"params": state.gen.params,
-                                "batch_stats": state.gen.batch_stats})
-    self._disc = (jax.device_get({"params": state.disc.params,
-                                  "batch_stats": state.disc.batch_stats})
+    models = state.models if self.config.per_series else state
+    self._gen = jax.device_get({"params": models.gen.params,
+                                "batch_stats": models.gen.batch_stats})
+    self._disc = (jax.device_get({"params": models.disc.params,
+                                  "batch_stats": models.disc.batch_stats})
                   if self._vcfg.adversarial else {"params": {}, "batch_stats": {}})
     self._build_scorer()
     self._latent_mode = None
     if "L" in self._components and self._vcfg.latent_score == "histogram":
-      sub = windows
-      if sub.shape[0] > self.config.max_train_scored:
-        rng = np.random.default_rng(self.config.seed)
-        sub = sub[np.sort(rng.choice(sub.shape[0], self.config.max_train_scored,
-                                     replace=False))]
-      self._latent_mode = composition_lib.latent_norm_mode(self._raw(sub)["z_norm"])
+      # Per model: the mode of the latent norms of (a subsample of) its own training windows.
+      groups = per if self.config.per_series else [np.concatenate(per)]
+      modes = []
+      for k, sub in enumerate(groups):
+        if sub.shape[0] > self.config.max_train_scored:
+          rng = np.random.default_rng([self.config.seed, k] if self.config.per_series
+                                      else self.config.seed)
+          sub = sub[np.sort(rng.choice(sub.shape[0], self.config.max_train_scored,
+                                       replace=False))]
+        modes.append(composition_lib.latent_norm_mode(
+            self._raw(sub.astype(np.float32), k)["z_norm"]))
+      self._latent_mode = np.array(modes, np.float64)  # [S] or [1]
 
   def _train(self, windows: np.ndarray, workdir: str, mesh):
     writer = writers.MetricWriter(os.path.join(workdir, "logs", self.config.variant),
                                   tensorboard=False)
     key = jax.random.fold_in(jax.random.key(self.config.seed), _TRAIN_STREAM)
     try:
+      if self.config.per_series:
+        return vaegan_train.fit_per_series(
+            self._vcfg, self.config.training, windows, key=key, seed=self.config.seed,
+            checkpoint_dir=os.path.join(workdir, "checkpoints", self.config.variant),
+            writer=writer, mesh=mesh)
       return vaegan_train.fit(
           self._vcfg, self.config.training, windows, key=key, seed=self.config.seed,
           checkpoint_dir=os.path.join(workdir, "checkpoints", self.config.variant),
@@ -282,8 +308,15 @@ class VaeganDetector(base.Detector):
   def _build_scorer(self) -> None:
     self._scorer = scoring.make_scorer(self._vcfg, batch_size=self.config.eval_batch_size,
                                        mesh=sharding.make_mesh())
-    self._state_view = types.SimpleNamespace(
-        gen=types.SimpleNamespace(**self._gen), disc=types.SimpleNamespace(**self._disc))
+
+  def _state_view(self, k: int):
+    """The (gen, disc) variables scoring series k (its own model with `per_series`)."""
+    gen, disc = self._gen, self._disc
+    if self.config.per_series:
+      from mlts import per_series
+      gen, disc = per_series.take(gen, k), per_series.take(disc, k)
+    return types.SimpleNamespace(gen=types.SimpleNamespace(**gen),
+                                 disc=types.SimpleNamespace(**disc))
 
   # ------------------------------------------------------------------ components
   def _scaled(self, x: np.ndarray, k: int) -> np.ndarray:
@@ -295,8 +328,9 @@ class VaeganDetector(base.Detector):
                                                name="series")
     return w.astype(np.float32), starts
 
-  def _raw(self, windows: np.ndarray) -> dict[str, np.ndarray]:
-    return self._scorer(self._state_view, windows,
+  def _raw(self, windows: np.ndarray, k: int) -> dict[str, np.ndarray]:
+    """The components of windows [N, L, C] in [0, 1] under the model of series k."""
+    return self._scorer(self._state_view(k), windows,
                         jax.random.fold_in(jax.random.key(self.config.seed), 0))
 
   def _window_components(self, x: np.ndarray, k: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
@@ -307,25 +341,26 @@ class VaeganDetector(base.Detector):
       starts [N]).
     """
     w, starts = self._cut(self._scaled(x, k), self.config.eval_stride)
-    raw = self._raw(w)
+    raw = self._raw(w, k)
     out = {"R": raw["R"], "D": raw["D"]}
     if "L" in self._components:
       if self._vcfg.latent_score == "histogram":
-        out["L"] = raw["z_norm"] - self._latent_mode
+        out["L"] = raw["z_norm"] - self._latent_mode[k if self.config.per_series else 0]
       else:
         out["L"] = composition_lib.latent_norm_score_prior(raw["z_norm"],
                                                            int(self._vcfg.latent))
     return out, starts
 
-  def _compose(self, comps: dict[str, np.ndarray]) -> np.ndarray:
-    """Window scores [N] from the components (the fitted composition)."""
+  def _compose(self, comps: dict[str, np.ndarray], k: int) -> np.ndarray:
+    """Window scores [N] of series k from the components (the fitted composition)."""
     kind = self.config.composition
     if kind == "recon":
       return np.asarray(comps["R"], np.float64)
     fitted = self._composition
     stacked = np.stack([comps[c] for c in self._components], axis=1)  # [N, k]
     if kind == "sum":
-      return np.sum((stacked - fitted["mean"]) / fitted["std"], axis=1)
+      row = k if self.config.per_series else 0  # per-series statistics with per_series
+      return np.sum((stacked - fitted["mean"][row]) / fitted["std"][row], axis=1)
     scaled = (stacked - fitted["lo"]) / fitted["scale"]
     if kind == "grid":
       total = fitted["weights"][0] * scaled[:, 0]
@@ -343,9 +378,14 @@ class VaeganDetector(base.Detector):
     stacked = np.stack([np.concatenate([c[name] for c in per_series])
                         for name in self._components], axis=1)  # [N_val, k]
     if kind == "sum":
+      # Each model's components have their own scales: with per_series each series is
+      # standardized with its own validation windows ([S, k]), otherwise all pooled ([1, k]).
+      groups = ([np.stack([c[name] for name in self._components], axis=1) for c in per_series]
+                if self.config.per_series else [stacked])
+      floor = self.config.composition_config.min_scale
       self._composition = {
-          "mean": stacked.mean(axis=0),
-          "std": np.maximum(stacked.std(axis=0), self.config.composition_config.min_scale)}
+          "mean": np.stack([g.mean(axis=0) for g in groups]),
+          "std": np.stack([np.maximum(g.std(axis=0), floor) for g in groups])}
       return
     labels = np.concatenate([window_labels(y, self.config.window, self.config.eval_stride)
                              for y in self._val_labels])
@@ -374,7 +414,7 @@ class VaeganDetector(base.Detector):
 
   def _score_normalized(self, x, k):
     comps, starts = self._window_components(x, k)
-    return base.window_scores_to_steps(self._compose(comps), starts, self.config.window,
+    return base.window_scores_to_steps(self._compose(comps, k), starts, self.config.window,
                                        x.shape[0])
 
   # ------------------------------------------------------------------ state
@@ -385,7 +425,7 @@ class VaeganDetector(base.Detector):
     if disc:
       state["disc"] = disc
     if self._latent_mode is not None:
-      state["latent_mode"] = np.array([self._latent_mode], np.float64)
+      state["latent_mode"] = np.asarray(self._latent_mode, np.float64)
     if self._composition:
       state["composition"] = dict(self._composition)
     return state
@@ -404,8 +444,14 @@ class VaeganDetector(base.Detector):
   def _set_state(self, state) -> None:
     vcfg = self._vcfg
     sample = jax.ShapeDtypeStruct((1, self.config.window, self.num_features), jnp.float32)
-    abstract = jax.eval_shape(lambda x: vaegan_train.create_state(vcfg, x, jax.random.key(0)),
-                              sample)
+
+    def create(x):
+      if not self.config.per_series:
+        return vaegan_train.create_state(vcfg, x, jax.random.key(0))
+      keys = jax.random.split(jax.random.key(0), self.num_series)
+      return jax.vmap(lambda k: vaegan_train.create_state(vcfg, x, k))(keys)
+
+    abstract = jax.eval_shape(create, sample)
     expected = {"gen": {"params": abstract.gen.params, "batch_stats": abstract.gen.batch_stats}}
     got = {"gen": {"params": state["gen"]["params"],
                    "batch_stats": state["gen"].get("batch_stats", {})}}
@@ -424,8 +470,12 @@ class VaeganDetector(base.Detector):
     self._disc = got.get("disc", {"params": {}, "batch_stats": {}})
     self._lo = np.asarray(state["min"], np.float64)
     self._span = np.asarray(state["span"], np.float64)
-    self._latent_mode = (float(np.asarray(state["latent_mode"]).reshape(-1)[0])
+    self._latent_mode = (np.asarray(state["latent_mode"], np.float64).reshape(-1)
                          if "latent_mode" in state else None)
     self._composition = {k: np.asarray(v, np.float64)
                          for k, v in state.get("composition", {}).items()}
+    if self.config.composition == "sum":  # saved before per_series: [k] -> [1, k]
+      for name in ("mean", "std"):
+        self._composition[name] = self._composition[name].reshape(
+            -1, len(self._components))
     self._build_scorer()

@@ -32,7 +32,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from mlts import checks
+from mlts import checks, per_series
 from mlts import train as train_lib
 from mlts.data import transforms
 from mlts.vaegan import losses
@@ -347,3 +347,84 @@ def fit(config: ml_collections.ConfigDict, training: ml_collections.ConfigDict,
   return train_lib.fit(state, None, x, training, key=train_key, seed=seed,
                        checkpoint_dir=checkpoint_dir, writer=writer, mesh=mesh, hooks=hooks,
                        train_step=make_train_step(config, jit=False))
+
+
+class StackedState(flax.struct.PyTreeNode):
+  """S β-VAEGANs, one per series, stacked on a leading axis (`fit_per_series`).
+
+  Attributes:
+    step: number of completed stacked steps (a scalar: every model takes each step).
+    models: a `VaeganState` whose leaves have a leading series axis [S, ...].
+  """
+  step: jax.Array
+  models: VaeganState
+
+
+def make_stacked_train_step(config: ml_collections.ConfigDict) -> StepFn:
+  """The pure step of S stacked β-VAEGANs: `step(StackedState, batch [B, S, L, C], key)`.
+
+  `jax.vmap` of `make_train_step(config)`'s step over the series axis: model k
+  sees `batch[:, k]` and the key `fold_in(key, k)`, so one stacked step equals S
+  separate steps (BatchNorm statistics, spectral-norm vectors and both AdaBelief
+  states are per model). Metrics are averaged over the models, plus
+  `loss_g_max` (the largest generator loss).
+  """
+  check_config(config)
+  return _stacked_train_step(ml_collections.FrozenConfigDict(config))
+
+
+@functools.lru_cache(maxsize=8)
+def _stacked_train_step(config: ml_collections.FrozenConfigDict) -> StepFn:
+  """Cached per config, so equal configs share one jit cache entry."""
+  single = _train_step(config, False)
+
+  def step(state: StackedState, batch: jax.Array, key: jax.Array):
+    num_series = batch.shape[1]
+    keys = jax.vmap(lambda k: jax.random.fold_in(key, k))(jnp.arange(num_series))
+    models, metrics = jax.vmap(single, in_axes=(0, 1, 0))(state.models, batch, keys)
+    out = {name: jnp.mean(v) for name, v in metrics.items()}
+    out["loss_g_max"] = jnp.max(metrics["loss_g"])
+    return StackedState(step=state.step + 1, models=models), out
+
+  return step
+
+
+@functools.lru_cache(maxsize=8)
+def _jitted_create_stacked(config: ml_collections.FrozenConfigDict, num_series: int):
+  """`(sample, key) -> VaeganState [S, ...]`: S initializations in one compiled call."""
+  return jax.jit(lambda sample, key: per_series.init_stacked(
+      lambda k: create_state(config, sample, k), key, num_series))
+
+
+def fit_per_series(config: ml_collections.ConfigDict, training: ml_collections.ConfigDict,
+                   windows: np.ndarray, *, key: jax.Array, seed: int, checkpoint_dir: str,
+                   writer: MetricWriter, mesh=None, hooks=()) -> StackedState:
+  """Trains one β-VAEGAN per series, all in one vmapped jitted step (`mlts.per_series`).
+
+  Args:
+    config, training, seed, checkpoint_dir, writer, mesh, hooks: as for `fit`
+      (`training.batch_size` is the batch of each series).
+    windows: [N, S, L, C] training windows in [0, 1], column k holding only
+      series k's windows (`mlts.per_series.stacked_windows`).
+    key: PRNG key; split into the initialization (one key per series) and the
+      training stream.
+
+  Returns:
+    The trained `StackedState`; `mlts.per_series.take(state.models, k)` is model k.
+
+  Raises:
+    As `fit`.
+  """
+  x = checks.finite_array(windows, name="β-VAEGAN training windows", ndim=4)
+  if x.min() < 0.0 or x.max() > 1.0:
+    raise ValueError(
+        f"β-VAEGAN training windows must be scaled to [0, 1], got range "
+        f"[{x.min():.4g}, {x.max():.4g}]")
+  x = to_model_range(x.astype(np.float32), config.output)
+  init_key, train_key = jax.random.split(key)
+  models = _jitted_create_stacked(ml_collections.FrozenConfigDict(config), x.shape[1])(
+      jnp.asarray(x[:1, 0]), init_key)
+  state = StackedState(step=jnp.zeros((), jnp.int32), models=models)
+  return train_lib.fit(state, None, x, training, key=train_key, seed=seed,
+                       checkpoint_dir=checkpoint_dir, writer=writer, mesh=mesh, hooks=hooks,
+                       train_step=make_stacked_train_step(config))
