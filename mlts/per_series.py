@@ -50,18 +50,24 @@ def vmapped_optimizer(tx: optax.GradientTransformation) -> optax.GradientTransfo
   return optax.GradientTransformation(init, update)
 
 
-def stacked_loss(loss_fn: Callable) -> Callable:
+def stacked_loss(loss_fn: Callable, constants: Any = None) -> Callable:
   """`loss(params [S, ...], batch [B, S, ...], key) -> (sum of the S losses, metrics)`.
 
-  Series k's loss sees `params[k]`, `batch[:, k]` and `fold_in(key, k)`.
-  Metrics are the per-series metrics averaged over series, plus `loss_max`
-  (the largest per-series loss).
+  Series k's loss sees `params[k]`, `batch[:, k]` and `fold_in(key, k)`, and,
+  when `constants` (an [S, ...]-stacked pytree of non-trained per-series arrays,
+  e.g. a data-dependent forward process) is given, `constants[k]` as a fourth
+  argument. Metrics are the per-series metrics averaged over series, plus
+  `loss_max` (the largest per-series loss).
   """
 
   def loss(params, batch, key):
     num_series = jax.tree.leaves(params)[0].shape[0]
     keys = jax.vmap(lambda k: jax.random.fold_in(key, k))(jnp.arange(num_series))
-    losses, metrics = jax.vmap(loss_fn, in_axes=(0, 1, 0))(params, batch, keys)
+    if constants is None:
+      losses, metrics = jax.vmap(loss_fn, in_axes=(0, 1, 0))(params, batch, keys)
+    else:
+      losses, metrics = jax.vmap(loss_fn, in_axes=(0, 1, 0, 0))(params, batch, keys,
+                                                                constants)
     metrics = {name: jnp.mean(v) for name, v in metrics.items()}
     return jnp.sum(losses), {**metrics, "loss_mean": jnp.mean(losses),
                              "loss_max": jnp.max(losses)}

@@ -111,7 +111,7 @@ def test_diffusion_recon_finds_level_shift(diffusion_recon, data):
 def test_diffusion_save_load_identical(diffusion_recon, data, tmp_path):
   loaded = _check_save_load(diffusion_recon, data["test"], tmp_path)
   for key in ("location", "precision", "norm_mean", "norm_std"):
-    assert np.array_equal(loaded._reference[key], diffusion_recon._reference[key])
+    assert np.array_equal(loaded._references[0][key], diffusion_recon._references[0][key])
   before = diffusion_recon.score_components(data["test"])
   after = loaded.score_components(data["test"])
   assert set(before) == set(diffusion_det.SCORES) == set(after)
@@ -125,12 +125,12 @@ def test_diffusion_save_load_identical(diffusion_recon, data, tmp_path):
 
 def test_diffusion_latent_scores_match_latent_reference(diffusion_recon):
   rng = np.random.default_rng(0)
-  proc = diffusion_recon._process
+  proc = diffusion_recon._processes[0]
   z_train = rng.standard_normal((64, WINDOW, 2))
   reference = diffusion_lib.LatentReference(proc, z_train)
   det = copy.copy(diffusion_recon)
-  det._reference = diffusion_det.latent_reference_arrays(
-      diffusion_lib.LatentReference._coeffs(proc, z_train))
+  det._references = [diffusion_det.latent_reference_arrays(
+      diffusion_lib.LatentReference._coeffs(proc, z_train))]
   z = 1.5 * rng.standard_normal((20, WINDOW, 2))
   ours, theirs = det.latent_scores(z), reference.scores(z)
   for name in diffusion_lib.LATENT_SCORES:
@@ -277,3 +277,29 @@ def test_vaegan_per_series_models_are_independent(data, tmp_path):
   loaded = detectors.load(a.save(str(tmp_path / "vaegan_pc")))
   for got, want in zip(loaded.score(pair), a.score(pair)):
     np.testing.assert_array_equal(got, want)
+
+
+def test_diffusion_per_series_fit_score_and_reload(data, tmp_path):
+  """Per series: each series its own process and U-Net (stacked); reloads bit-identical.
+
+  That a series' parameters do not depend on another's data is the shared
+  machinery's property (tests/per_series_test.py; the β-VAEGAN test above).
+  """
+  tiny = dict(DIFFUSION_TINY, training=dict(DIFFUSION_TINY["training"], num_steps=6,
+                                            checkpoint_every=6))
+  t = np.arange(400)[:, None]
+  smooth = np.concatenate([np.sin(2 * np.pi * t / 40), np.cos(2 * np.pi * t / 40)], axis=1)
+  det = detectors.create("diffusion", per_series=True, **tiny).fit([data["train"], smooth])
+  assert all(leaf.shape[0] == 2 for leaf in jax.tree.leaves(det._params))
+  masks = [np.asarray(p.mask) for p in det._processes]
+  assert masks[0].shape == masks[1].shape == (WINDOW, 2)
+  assert not np.array_equal(masks[0], masks[1])  # each series' own attenuated set
+  pair = [data["test"], data["test"][:120]]
+  comps = det.score_components(pair)
+  assert all(np.isfinite(c[n]).all() for c in comps for n in diffusion_det.SCORES)
+  loaded = detectors.load(det.save(str(tmp_path / "diffusion_pc")))
+  for got, want in zip(loaded.score(pair), det.score(pair)):
+    np.testing.assert_array_equal(got, want)
+  for got, want in zip(loaded.score_components(pair), comps):
+    for name in diffusion_det.SCORES:
+      np.testing.assert_array_equal(got[name], want[name])

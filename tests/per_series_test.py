@@ -154,3 +154,49 @@ def test_a_stacked_vaegan_step_equals_separate_steps():
     for g, w in zip(got, want):
       np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-6)
   assert float(metrics["loss_g_max"]) >= float(metrics["loss_g"])
+
+
+def test_a_stacked_diffusion_loss_uses_each_series_own_process():
+  """Per-series processes as `constants`: loss and gradients of series k are its own."""
+  from mlts.diffusion import detector as diffusion_detector
+  from mlts.diffusion import losses as diffusion_losses
+  from mlts.diffusion import process as diffusion_process
+  dcfg = diffusion_process.default_config()
+  dcfg.num_steps = 50
+  dcfg.threshold, dcfg.t_star = "fixed", 0.3
+  rng = np.random.default_rng(0)
+  t = np.arange(L)[None, :, None]
+  kinds = [np.sin(2 * np.pi * t / 8 + rng.uniform(0, 6, size=(32, 1, C))),  # one frequency
+           rng.normal(size=(32, L, C)),  # white: energy everywhere
+           np.cumsum(rng.normal(size=(32, L, C)), axis=1)]  # random walk: low frequencies
+  procs = [diffusion_process.make_process(dcfg, w.astype(np.float32), key=jax.random.key(k))
+           for k, w in enumerate(kinds)]
+  assert len({int(np.asarray(p.mask).sum()) for p in procs}) > 1  # different processes
+  model = _model("mlp_ae")
+  params = per_series.init_stacked(lambda k: model.init(k, jnp.zeros((1, L, C)))["params"],
+                                   jax.random.key(0), S)
+
+  def apply(variables, x, t):  # the noise network: an autoencoder that ignores t
+    del t
+    return model.apply(variables, x)
+
+  arrays = jax.tree.map(lambda *a: jnp.stack(a),
+                        *[diffusion_detector.process_arrays(p) for p in procs])
+
+  def loss_k(p, batch, key, arrays_k):
+    return diffusion_losses.make_loss_fn(procs[0].replace(**arrays_k), apply, 0.1)(
+        p, batch, key)
+
+  batch = jnp.asarray(rng.normal(size=(B, S, L, C)).astype(np.float32))
+  key = jax.random.key(3)
+  stacked = per_series.stacked_loss(loss_k, arrays)
+  (total, _), grads = jax.jit(jax.value_and_grad(stacked, has_aux=True))(params, batch, key)
+  want_total = 0.0
+  for k in range(S):
+    single = diffusion_losses.make_loss_fn(procs[k], apply, 0.1)
+    (loss, _), grad = jax.jit(jax.value_and_grad(single, has_aux=True))(
+        per_series.take(params, k), batch[:, k], jax.random.fold_in(key, k))
+    want_total += float(loss)
+    for got, want in zip(jax.tree.leaves(per_series.take(grads, k)), jax.tree.leaves(grad)):
+      np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-7)
+  np.testing.assert_allclose(float(total), want_total, rtol=1e-5)

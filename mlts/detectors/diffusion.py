@@ -23,6 +23,14 @@ a key derived from `seed` only and each series is scored on its own, so a
 series scores the same every time, whatever else is scored with it, and after
 save / load (the study draws it per batch of all series concatenated).
 
+`per_series=True` gives every training series (a NASA channel) its own
+process (attenuated set I, t*, Δ from its own windows) and its own U-Net,
+the S U-Nets trained together by one vmapped jitted step
+(`trainer.train_variant_per_series`, `mlts.per_series`); series k is scored
+by model k under process k, with its own latent reference. Scoring passes
+the process's arrays to one compiled window function
+(`make_process_window_fn`), whose time grids do not include t*.
+
 Saved (Orbax arrays, nothing pickled): the U-Net parameters, the process's
 data-dependent arrays (attenuated set I, t*, Δ; the schedule and basis are
 rebuilt from the config), the latent reference as arrays (location,
@@ -111,6 +119,7 @@ class DiffusionDetector(base.Detector):
     config.stride = 16  # stride of training windows
     config.eval_stride = 64  # stride of scored windows (aggregated back per step)
     config.variant = "full"  # ablation variant: full | no_gamma | no_reg | time_basis
+    config.per_series = False  # one process + U-Net per training series (vmapped) | one for all
     config.score = "recon"  # recon | energy | mahalanobis | norm
     config.postprocess = "none"  # 'recon' residual -> score: none | arks | ma | lp
     post = postprocess.default_config()
@@ -168,6 +177,8 @@ class DiffusionDetector(base.Detector):
     if config.diffusion.representation not in basis_lib.REPRESENTATIONS:
       raise ValueError(f"diffusion.representation must be one of {basis_lib.REPRESENTATIONS}, "
                        f"got {config.diffusion.representation!r}")
+    if not isinstance(config.per_series, bool):
+      raise ValueError(f"per_series must be True or False, got {config.per_series!r}")
     factor = 2 ** (len(config.network.channel_mults) - 1)
     if config.window % factor:
       raise ValueError(f"window {config.window} is not a multiple of 2 ** (len(network."
@@ -196,34 +207,42 @@ class DiffusionDetector(base.Detector):
                                           f[:0].astype(np.float32), f[:0].astype(np.float32),
                                           np.zeros(0, np.int8))
                 for k, f in enumerate(fit_parts)]
-    train_windows = series_lib.training_windows(prepared, self.config.window,
-                                                self.config.stride)
+    per = [series_lib.training_windows([p], self.config.window, self.config.stride)
+           for p in prepared]
     dcfg = self._variant_config()
     mesh = sharding.make_mesh()
+    train_fn = (trainer.train_variant_per_series if self.config.per_series
+                else trainer.train_variant)
+    data = per if self.config.per_series else np.concatenate(per)
     if workdir is None:
       with tempfile.TemporaryDirectory(prefix="mlts_detector_") as tmp:
-        proc, _, params, seconds = trainer.train_variant(
-            self.config, dcfg, train_windows, tmp, self.config.variant, mesh)
+        procs, _, params, seconds = train_fn(self.config, dcfg, data, tmp,
+                                             self.config.variant, mesh)
     else:
       from mlts import results
       results.start_run(self.config, workdir)  # a workdir of another config stops here
-      proc, _, params, seconds = trainer.train_variant(
-          self.config, dcfg, train_windows, workdir, self.config.variant, mesh)
-    self._process, self._params = proc, params
+      procs, _, params, seconds = train_fn(self.config, dcfg, data, workdir,
+                                           self.config.variant, mesh)
+    self._processes = list(procs) if self.config.per_series else [procs]
+    self._params = params
     self.train_seconds = float(seconds)
     self._build_runner()
-    self._reference = self._fit_reference(train_windows)
+    groups = per if self.config.per_series else [np.concatenate(per)]
+    self._references = [self._fit_reference(w, k) for k, w in enumerate(groups)]
 
   def _build_runner(self) -> None:
-    proc = self._process
-    # The jitted window function closes over the process and the network: one compiled
-    # function per (config, process arrays), shared by every detector holding them (a
-    # loaded copy of a fitted detector compiles nothing).
+    # The jitted window function closes over the network (and, pooled, the process): one
+    # compiled function per (config, process arrays), shared by every detector holding them
+    # (a loaded copy of a fitted detector compiles nothing). Per series, the processes'
+    # arrays are an argument: one compilation serves all S.
+    per = self.config.per_series
+    proc = self._template_process() if per else self._processes[0]
     cache_key = (
-        self.config.variant, self.config.window, self.num_features,
+        per, self.config.variant, self.config.window, self.num_features,
         *(json.dumps(self.config[s].to_dict(), sort_keys=True, default=str)
           for s in ("diffusion", "network", "detector")),
-        *(np.asarray(a).tobytes() for a in (proc.mask, proc.t_star, proc.delta)))
+        *(() if per else (np.asarray(a).tobytes() for a in (proc.mask, proc.t_star,
+                                                            proc.delta))))
     if cache_key not in _WINDOW_FNS:
       model = trainer.make_network(self.config.network, self.num_features)
 
@@ -232,41 +251,53 @@ class DiffusionDetector(base.Detector):
 
       while len(_WINDOW_FNS) >= _MAX_CACHED:
         _WINDOW_FNS.pop(next(iter(_WINDOW_FNS)))
-      _WINDOW_FNS[cache_key] = diffusion_detector.make_window_fn(proc, noise_fn_of,
-                                                                 self.config.detector)
+      make = (diffusion_detector.make_process_window_fn if per
+              else diffusion_detector.make_window_fn)
+      _WINDOW_FNS[cache_key] = make(proc, noise_fn_of, self.config.detector)
     self._window_fn = _WINDOW_FNS[cache_key]
 
-  def _run(self, windows: np.ndarray, key: jax.Array) -> tuple[np.ndarray, np.ndarray]:
-    return diffusion_detector.run_windows(self._window_fn, self._params,
-                                          windows.astype(np.float32),
+  def _run(self, windows: np.ndarray, key: jax.Array, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(x̂, z) [N, L, C] of windows under the model (and process) of series k."""
+    fn, params = self._window_fn, self._params
+    if self.config.per_series:
+      from mlts import per_series
+      arrays = diffusion_detector.process_arrays(self._processes[k])
+      params = per_series.take(params, k)
+      general = self._window_fn
+
+      def fn(p, x, kk):
+        return general(p, arrays, x, kk)
+    return diffusion_detector.run_windows(fn, params, windows.astype(np.float32),
                                           self.config.detector.batch_size, key)
 
-  def _fit_reference(self, train_windows: np.ndarray) -> dict[str, np.ndarray]:
-    """The latent reference of (a subsample of) the training windows, as `score_series`."""
+  def _fit_reference(self, train_windows: np.ndarray, k: int) -> dict[str, np.ndarray]:
+    """The latent reference of (a subsample of) model k's training windows, as `score_series`."""
     k_train, _ = self._keys()
-    rng = np.random.default_rng(np.asarray(jax.random.key_data(k_train)).ravel().tolist())
+    seed = np.asarray(jax.random.key_data(k_train)).ravel().tolist()
+    rng = np.random.default_rng(seed + [k] if self.config.per_series else seed)
     sub = train_windows
     cap = self.config.detector.max_train_encoded
     if sub.shape[0] > cap:
       sub = sub[np.sort(rng.choice(sub.shape[0], cap, replace=False))]
-    _, z_train = self._run(sub, k_train)
+    _, z_train = self._run(sub, k_train, k)
     return latent_reference_arrays(self._coeffs(z_train))
 
   def _coeffs(self, z: np.ndarray) -> np.ndarray:
     """[N, L, C] latents -> [N, L·C] coefficients Uᵀz (float64)."""
-    c = np.einsum("lk,nlc->nkc", np.asarray(self._process.basis, np.float64),
+    c = np.einsum("lk,nlc->nkc", np.asarray(self._processes[0].basis, np.float64),
                   np.asarray(z, np.float64))
     return c.reshape(c.shape[0], -1)
 
   # ------------------------------------------------------------------ score
-  def latent_scores(self, z: np.ndarray) -> dict[str, np.ndarray]:
-    """{'energy', 'mahalanobis', 'norm'}: [N] each, for latents z [N, L, C].
+  def latent_scores(self, z: np.ndarray, k: int = 0) -> dict[str, np.ndarray]:
+    """{'energy', 'mahalanobis', 'norm'}: [N] each, for latents z [N, L, C] of model k.
 
     As `mlts.diffusion.detector.LatentReference.scores`, from the stored arrays.
     """
-    ref = self._reference
+    k = k if self.config.per_series else 0
+    ref = self._references[k]
     c = self._coeffs(z)
-    mask = np.asarray(self._process.mask, bool).reshape(-1)
+    mask = np.asarray(self._processes[k].mask, bool).reshape(-1)
     return {
         "energy": latent.subspace_energy(c, mask),
         "mahalanobis": np.sqrt(np.maximum(
@@ -275,13 +306,13 @@ class DiffusionDetector(base.Detector):
                  / float(ref["norm_std"][0])),
     }
 
-  def _windows_out(self, x: np.ndarray):
-    """Cuts and runs one normalized series [T, C]: (x32 [T, C], x̂, z [N, L, C], starts, T_pad)."""
+  def _windows_out(self, x: np.ndarray, k: int):
+    """Cuts and runs one normalized series [T, C] with model k: (x32, x̂, z, starts, T_pad)."""
     x32 = np.asarray(x, np.float32)
     w, starts, mask = windows_lib.sliding_windows(x32, self.config.window,
                                                   self.config.eval_stride, pad=True, name="x")
     _, k_eval = self._keys()
-    x_hat, z = self._run(w, k_eval)
+    x_hat, z = self._run(w, k_eval, k)
     return x32, x_hat, z, starts, mask.shape[0]
 
   @staticmethod
@@ -292,14 +323,14 @@ class DiffusionDetector(base.Detector):
 
   def _step_scores(self, x: np.ndarray, k: int, names) -> dict[str, np.ndarray]:
     """The per-step scores `names` (of SCORES) of one normalized series, with series k's state."""
-    x32, x_hat, z, starts, padded = self._windows_out(x)
+    x32, x_hat, z, starts, padded = self._windows_out(x, k)
     out = {}
     if "recon" in names:
       out["recon"] = np.asarray(self._post[k](self._residual_of(x32, x_hat, starts, padded)),
                                 np.float64)
     latent_names = [n for n in names if n != "recon"]
     if latent_names:
-      values = self.latent_scores(z)
+      values = self.latent_scores(z, k)
       for name in latent_names:
         tiled = np.broadcast_to(values[name][:, None], (values[name].shape[0],
                                                         self.config.window))
@@ -326,8 +357,8 @@ class DiffusionDetector(base.Detector):
 
   def _prepare_scoring(self, val_parts) -> None:
     self._val_residuals = []
-    for v in val_parts:
-      x32, x_hat, _, starts, padded = self._windows_out(v)
+    for k, v in enumerate(val_parts):
+      x32, x_hat, _, starts, padded = self._windows_out(v, k)
       self._val_residuals.append(self._residual_of(x32, x_hat, starts, padded))
     self._fit_postprocessors()
 
@@ -340,18 +371,25 @@ class DiffusionDetector(base.Detector):
 
   # ------------------------------------------------------------------ state
   def _state(self) -> dict[str, Any]:
-    proc = self._process
+    def stack(arrays):  # [S, ...] per series, one model's arrays as they are when pooled
+      arrays = [np.asarray(a) for a in arrays]
+      return np.stack(arrays) if self.config.per_series else arrays[0]
+
+    procs = self._processes
     state: dict[str, Any] = {
         "params": self._params,
-        "process": {"mask": np.asarray(proc.mask),
-                    "t_star": np.asarray(proc.t_star).reshape(1),
-                    "delta": np.asarray(proc.delta).reshape(1)}}
-    state["reference"] = dict(self._reference)
+        "process": {"mask": stack([p.mask for p in procs]),
+                    "t_star": stack([np.asarray(p.t_star).reshape(1) for p in procs]),
+                    "delta": stack([np.asarray(p.delta).reshape(1) for p in procs])}}
+    state["reference"] = {name: stack([r[name] for r in self._references])
+                          for name in self._references[0]}
     state["val_residuals"] = {str(k): r for k, r in enumerate(self._val_residuals)}
     return state
 
   def _extra_json(self) -> dict[str, Any]:
-    return {"train_seconds": self.train_seconds, "process": trainer.describe(self._process)}
+    described = [trainer.describe(p) for p in self._processes]
+    return {"train_seconds": self.train_seconds,
+            "process": described if self.config.per_series else described[0]}
 
   def _restore_extra(self, extra) -> None:
     self.train_seconds = float(extra.get("train_seconds", 0.0))
@@ -365,25 +403,35 @@ class DiffusionDetector(base.Detector):
   def _set_state(self, state) -> None:
     template = self._template_process()
     saved = state["process"]
+    per = self.config.per_series
+    lead = (self.num_series,) if per else ()
     mask = np.asarray(saved["mask"])
-    if mask.shape != tuple(template.mask.shape):
+    if mask.shape != lead + tuple(template.mask.shape):
       raise ValueError(f"the saved process mask has shape {mask.shape}, this config builds "
-                       f"{tuple(template.mask.shape)}")
-    self._process = template.replace(
-        mask=jnp.asarray(mask), t_star=jnp.asarray(np.asarray(saved["t_star"]).reshape(())),
-        delta=jnp.asarray(np.asarray(saved["delta"]).reshape(())))
+                       f"{lead + tuple(template.mask.shape)}")
+    t_star = np.asarray(saved["t_star"]).reshape(lead + (1,))
+    delta = np.asarray(saved["delta"]).reshape(lead + (1,))
+
+    def process_of(m, ts, d):
+      return template.replace(mask=jnp.asarray(m), t_star=jnp.asarray(ts.reshape(())),
+                              delta=jnp.asarray(d.reshape(())))
+
+    self._processes = ([process_of(mask[k], t_star[k], delta[k]) for k in range(lead[0])]
+                       if per else [process_of(mask, t_star, delta)])
     model = trainer.make_network(self.config.network, self.num_features)
-    shape = diffusion_detector.network_input_shape(self._process, self.config.window,
+    shape = diffusion_detector.network_input_shape(template, self.config.window,
                                                    self.num_features)
     abstract = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros(shape), jnp.zeros((1,)))
-    expected = jax.tree.map(lambda a: (a.shape, str(a.dtype)), abstract["params"])
+    expected = jax.tree.map(lambda a: (lead + tuple(a.shape), str(a.dtype)), abstract["params"])
     got = jax.tree.map(lambda a: (tuple(np.shape(a)), str(np.asarray(a).dtype)), state["params"])
     if expected != got:
       raise ValueError("the saved parameters do not match the U-Net this config builds")
     self._params = state["params"]
     ref = state["reference"]
-    self._reference = {k: np.asarray(ref[k], np.float64)
-                       for k in ("location", "precision", "norm_mean", "norm_std")}
+    names = ("location", "precision", "norm_mean", "norm_std")
+    arrays = {k: np.asarray(ref[k], np.float64) for k in names}
+    self._references = ([{n: arrays[n][k] for n in names} for k in range(lead[0])]
+                        if per else [arrays])
     residuals = state["val_residuals"]
     self._val_residuals = [np.asarray(residuals[str(k)]) for k in range(len(residuals))]
     self._build_runner()

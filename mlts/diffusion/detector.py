@@ -87,6 +87,47 @@ def make_window_fn(process: Process, noise_fn_of: Callable, config: ml_collectio
   return jax.jit(fn)
 
 
+def process_arrays(process: Process) -> dict[str, jax.Array]:
+  """The data-dependent arrays of a process: 'mask' [L, C], 't_star' [], 'delta' []."""
+  return {"mask": process.mask, "t_star": process.t_star, "delta": process.delta}
+
+
+def make_process_window_fn(template: Process, noise_fn_of: Callable,
+                           config: ml_collections.ConfigDict) -> Callable:
+  """As `make_window_fn`, with the process's arrays an argument: one compilation for S processes.
+
+  Returns jitted `fn(params, arrays, x [B, L, C], key) -> (x_hat, z)` where
+  `arrays` (`process_arrays`) replace the template's attenuated set, t* and Δ.
+  The time grids are the template's (its schedule; t* is not added to them,
+  so a second-order solver loses its order on the step straddling t*).
+
+  Args:
+    template: a process of the same schedule, basis and representation (its
+      mask, t* and Δ are unused).
+    noise_fn_of, config: as for `make_window_fn`.
+  """
+  t_a = float(config.recon_t) * template.t_max
+  iso = template.replace(mask=jnp.zeros_like(template.mask))  # grids without t*
+  back = partial_times(iso, t_a, config.recon_steps)
+  encode_times = samplers.time_grid(iso, config.encode_steps)
+  step = samplers.ddim_step if config.solver == "ddim" else samplers.heun_step
+
+  def fn(params, arrays, x, key):
+    process = template.replace(**arrays)
+    noise_fn = noise_fn_of(params)
+
+    def run(x, times):
+      def body(x, pair):
+        return step(process, noise_fn, x, pair[0], pair[1]), None
+      return jax.lax.scan(body, x, (times[:-1], times[1:]))[0]
+
+    noise = jax.random.normal(key, x.shape, x.dtype)
+    x_ta = process_lib.q_sample(process, x, jnp.full((x.shape[0],), t_a), noise)
+    return run(x_ta, back), run(x, encode_times)
+
+  return jax.jit(fn)
+
+
 def run_windows(fn: Callable, params, windows: np.ndarray, batch_size: int, key: jax.Array
                 ) -> tuple[np.ndarray, np.ndarray]:
   """Applies `fn` in fixed batches (the last one padded); batch b uses fold_in(key, b)."""

@@ -76,6 +76,56 @@ def train_variant(config: ml_collections.ConfigDict, dcfg: ml_collections.Config
   return proc, model, jax.device_get(params), time.perf_counter() - start
 
 
+def train_variant_per_series(config: ml_collections.ConfigDict, dcfg: ml_collections.ConfigDict,
+                             windows: list[np.ndarray], workdir: str, tag: str, mesh):
+  """One process and one U-Net per series, the U-Nets trained together (`mlts.per_series`).
+
+  Series k's process (attenuated set I, t*, Δ) is built from its own windows
+  `windows[k]` [n_k, L, C] (the 'gaussianity' search with key fold_in(k));
+  the S U-Nets are stacked [S, ...] and trained by one vmapped jitted step,
+  series k's loss under its own process.
+
+  Returns:
+    (processes: list of S `Process`, model, params [S, ...], seconds).
+  """
+  from mlts import per_series
+  streams = dict(zip(("init", "train", "process", "eval"),
+                     jax.random.split(jax.random.key(config.seed), 4)))
+  procs = [process.make_process(dcfg, w, key=jax.random.fold_in(streams["process"], k))
+           for k, w in enumerate(windows)]  # series, not samples
+  stacked = per_series.stacked_windows(windows, config.seed)  # [N, S, L, C]
+  channels = stacked.shape[-1]
+  model = make_network(config.network, channels)
+  shape = detector.network_input_shape(procs[0], stacked.shape[2], channels)
+  init = jax.jit(lambda k: per_series.init_stacked(
+      lambda kk: model.init(kk, jnp.zeros(shape), jnp.zeros((1,)))["params"], k, len(windows)))
+  params = init(streams["init"])
+  tx = per_series.vmapped_optimizer(
+      train_state.make_optimizer(config.optimizer, config.training.num_steps))
+  state = train_state.TrainState.create(
+      apply_fn=model.apply, params=params, tx=tx,
+      ema_params=jax.tree.map(jnp.copy, params), ema_decay=config.training.ema_decay)
+  arrays = jax.tree.map(lambda *a: jnp.stack(a),
+                        *[detector.process_arrays(p) for p in procs])
+  template = procs[0]
+
+  def loss_k(params, batch, key, arrays_k):
+    return losses.make_loss_fn(template.replace(**arrays_k), model.apply,
+                               dcfg.reg_weight)(params, batch, key)
+
+  writer = writers.MetricWriter(os.path.join(workdir, "logs", tag))
+  start = time.perf_counter()
+  try:
+    state = train.fit(state, per_series.stacked_loss(loss_k, arrays), stacked, config.training,
+                      key=streams["train"], seed=config.seed,
+                      checkpoint_dir=os.path.join(workdir, "checkpoints", tag),
+                      writer=writer, mesh=mesh)
+  finally:
+    writer.close()
+  params = state.ema_params if config.training.ema_decay > 0 else state.params
+  return procs, model, jax.device_get(params), time.perf_counter() - start
+
+
 def describe(proc: process.Process) -> dict[str, Any]:
   """JSON facts of a process: t*, Δ, |I|, representation."""
   return {"t_star": float(proc.t_star), "delta": float(proc.delta),
