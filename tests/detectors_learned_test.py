@@ -289,12 +289,15 @@ def test_diffusion_per_series_fit_score_and_reload(data, tmp_path):
                                             checkpoint_every=6))
   t = np.arange(400)[:, None]
   smooth = np.concatenate([np.sin(2 * np.pi * t / 40), np.cos(2 * np.pi * t / 40)], axis=1)
-  det = detectors.create("diffusion", per_series=True, **tiny).fit([data["train"], smooth])
-  assert all(leaf.shape[0] == 2 for leaf in jax.tree.leaves(det._params))
+  constant = np.full((400, 2), 3.0)  # a stuck sensor: nothing to attenuate, plain diffusion
+  det = detectors.create("diffusion", per_series=True, **tiny).fit(
+      [data["train"], smooth, constant])
+  assert all(leaf.shape[0] == 3 for leaf in jax.tree.leaves(det._params))
   masks = [np.asarray(p.mask) for p in det._processes]
   assert masks[0].shape == masks[1].shape == (WINDOW, 2)
   assert not np.array_equal(masks[0], masks[1])  # each series' own attenuated set
-  pair = [data["test"], data["test"][:120]]
+  assert masks[0].any() and not masks[2].any()
+  pair = [data["test"], data["test"][:120], constant[:100]]
   comps = det.score_components(pair)
   assert all(np.isfinite(c[n]).all() for c in comps for n in diffusion_det.SCORES)
   loaded = detectors.load(det.save(str(tmp_path / "diffusion_pc")))

@@ -91,7 +91,7 @@ def train_variant_per_series(config: ml_collections.ConfigDict, dcfg: ml_collect
   from mlts import per_series
   streams = dict(zip(("init", "train", "process", "eval"),
                      jax.random.split(jax.random.key(config.seed), 4)))
-  procs = [process.make_process(dcfg, w, key=jax.random.fold_in(streams["process"], k))
+  procs = [_series_process(dcfg, w, jax.random.fold_in(streams["process"], k))
            for k, w in enumerate(windows)]  # series, not samples
   stacked = per_series.stacked_windows(windows, config.seed)  # [N, S, L, C]
   channels = stacked.shape[-1]
@@ -124,6 +124,22 @@ def train_variant_per_series(config: ml_collections.ConfigDict, dcfg: ml_collect
     writer.close()
   params = state.ema_params if config.training.ema_decay > 0 else state.params
   return procs, model, jax.device_get(params), time.perf_counter() - start
+
+
+def _series_process(dcfg: ml_collections.ConfigDict, windows: np.ndarray,
+                    key: jax.Array) -> process.Process:
+  """One series' process; γ ≡ 1 (nothing attenuated) when its windows have no energy.
+
+  A constant channel (zero after normalization) has no subspace to confine the
+  latent to, so its model is plain diffusion.
+  """
+  from mlts.diffusion import basis as basis_lib
+  u = basis_lib.basis_matrix(dcfg.representation, windows.shape[1])
+  if dcfg.attenuate and not len(dcfg.indices) and not np.any(
+      basis_lib.component_energy(windows, u) > 0):
+    dcfg = ml_collections.ConfigDict(dcfg.to_dict())
+    dcfg.attenuate = False
+  return process.make_process(dcfg, windows, key=key)
 
 
 def describe(proc: process.Process) -> dict[str, Any]:
