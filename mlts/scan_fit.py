@@ -28,7 +28,7 @@ def permutation_batches(key: jax.Array, n: int, batch: int, steps: int) -> jax.A
 
 
 def fit(loss_fn: Callable[..., jax.Array], params: Any, tx: optax.GradientTransformation,
-        batches: Any) -> Any:
+        batches: Any, *, average: bool = False) -> Any:
   """Parameters after one optimizer step per leading entry of `batches`.
 
   Args:
@@ -39,15 +39,26 @@ def fit(loss_fn: Callable[..., jax.Array], params: Any, tx: optax.GradientTransf
     batches: an array [steps, ...] or a tuple of arrays with a common leading
       `steps` axis; step k sees entry k.
 
+    average: return the running mean of the parameters after each step
+      (stochastic weight averaging with equal weights, as
+      `torch.optim.swa_utils.AveragedModel` updated after every step) instead
+      of the last ones.
+
   Returns:
-    The parameters after all the steps (traceable: call it inside `jax.jit`).
+    The parameters after all the steps, or their average over the steps
+    (traceable: call it inside `jax.jit`).
   """
   def step(carry, batch):
-    p, opt_state = carry
+    p, opt_state, mean, count = carry
     args = batch if isinstance(batch, tuple) else (batch,)
     grads = jax.grad(loss_fn)(p, *args)
     updates, opt_state = tx.update(grads, opt_state, p)
-    return (optax.apply_updates(p, updates), opt_state), None
+    p = optax.apply_updates(p, updates)
+    if average:
+      count = count + 1
+      mean = jax.tree.map(lambda m, x: m + (x - m) / count, mean, p)
+    return (p, opt_state, mean, count), None
 
-  (params, _), _ = jax.lax.scan(step, (params, tx.init(params)), batches)
-  return params
+  init = (params, tx.init(params), params, jax.numpy.zeros((), jax.numpy.float32))
+  (params, _, mean, _), _ = jax.lax.scan(step, init, batches)
+  return mean if average else params

@@ -20,6 +20,14 @@ numbers are comparable with the tables of those papers:
   feature at steps 1..L-1; the score is its mean absolute error on the whole
   real set (lower is better).
 
+* `correlational_score`: Diffusion-TS's cross-correlation error. Each set
+  is standardized per feature over all its windows and steps (ddof = 1); for
+  every feature pair (i, j), i >= j (the lower triangle with the diagonal),
+  the lag-0 correlation is the mean over steps of x_i · x_j, averaged over
+  windows; the score is Σ |real − fake| / 10. `correlational_runs` repeats
+  it on random subsets (drawn with replacement, N / runs windows each), as
+  Diffusion-TS's evaluation does.
+
 Both networks are those of TimeGAN's metrics: one GRU layer (tanh) with
 `hidden = max(F // 2, 1)` units by default (TimeGAN's int(F / 2), which would
 be 0 for F = 1), then a dense layer; the classifier reads the last GRU state
@@ -394,3 +402,40 @@ def predictive_score(real, fake, *, seed: int = 0,
   run = _make_predictive(hidden, lr, batch_size, steps)
   key = jax.random.fold_in(jax.random.key(seed), 2)
   return float(run(jnp.asarray(f), jnp.asarray(r), key))
+
+
+def lag0_correlations(x) -> np.ndarray:
+  """[F (F + 1) / 2] mean lag-0 correlations of standardized windows x [N, L, F].
+
+  Pairs in `np.tril_indices(F)` order (i >= j, row by row); each set is
+  standardized per feature over (N, L) with ddof = 1.
+  """
+  a = checks.finite_array(x, name="windows", ndim=3).astype(np.float64)
+  if a.shape[0] * a.shape[1] < 2:
+    raise ValueError(f"windows: need at least 2 values per feature, got shape {a.shape}")
+  std = a.std(axis=(0, 1), ddof=1, keepdims=True)
+  z = (a - a.mean(axis=(0, 1), keepdims=True)) / np.where(std > 0, std, 1.0)
+  rows, cols = np.tril_indices(a.shape[2])
+  return np.mean(z[..., rows] * z[..., cols], axis=(0, 1))
+
+
+def correlational_score(real, fake) -> float:
+  """Σ over feature pairs (i >= j) of |lag-0 correlation of real − of fake| / 10."""
+  r, f = _pair(real, fake)
+  return float(np.sum(np.abs(lag0_correlations(r) - lag0_correlations(f))) / 10.0)
+
+
+def correlational_runs(real, fake, *, runs: int = 5, seed: int = 0) -> list[float]:
+  """`correlational_score` on `runs` random subsets of N // runs windows of each set.
+
+  As Diffusion-TS's evaluation: the subsets are drawn with replacement from
+  `np.random.default_rng(seed)`.
+  """
+  r, f = _pair(real, fake)
+  size = max(r.shape[0] // runs, 2)
+  rng = np.random.default_rng(seed)
+  out = []
+  for _ in range(runs):  # a handful of subsets, each scored vectorized
+    out.append(correlational_score(r[rng.integers(0, r.shape[0], size)],
+                                   f[rng.integers(0, f.shape[0], size)]))
+  return out
