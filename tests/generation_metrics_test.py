@@ -59,14 +59,14 @@ def _reference_hierarchical(z1: np.ndarray, z2: np.ndarray, alpha: float = 0.5) 
   while True:
     steps = z1.shape[1]
     inst = (np.mean([_reference_contrast(np.concatenate([z1[:, t], z2[:, t]]),
-                                         lambda a: (a + batch) % (2 * batch))
+                                         lambda a, n=batch: (a + n) % (2 * n))
                      for t in range(steps)]) if batch > 1 else 0.0)
     if steps == 1:
       total += alpha * inst
       levels += 1
       break
     temp = np.mean([_reference_contrast(np.concatenate([z1[b], z2[b]]),
-                                        lambda a: (a + steps) % (2 * steps))
+                                        lambda a, n=steps: (a + n) % (2 * n))
                     for b in range(batch)])
     total += alpha * inst + (1 - alpha) * temp
     levels += 1
@@ -157,8 +157,9 @@ def test_context_fid_separates_real_from_shuffled_and_noise():
 
 
 def test_the_averaged_parameters_are_the_mean_of_the_iterates():
-  from mlts import scan_fit
   import optax
+
+  from mlts import scan_fit
   params = {"w": jnp.array(1.0)}
   batches = jnp.array([1.0, 2.0, 3.0])
   tx = optax.sgd(0.1)
