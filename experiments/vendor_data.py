@@ -64,6 +64,7 @@ GZIP_FILES = (
     ("ecg", "TwoLeadECG_TEST.txt", "TwoLeadECG_TEST.txt.gz"),
     ("generation", "stock_data.csv", "stock_data.csv.gz"),
     ("generation", "energy_data.csv", "energy_data.csv.gz"),
+    ("generation", "ETTh1.csv", "ETTh1.csv.gz"),
 )
 SOURCE_FOLDERS = ("nasa", "wafer", "ecg", "generation")
 
@@ -287,7 +288,7 @@ Automatica Sinica, 2019. Copied from GitHub `rohitvincent/shapeletpy`, commit
   Database (record 15814; PhysioNet distributes it under ODC-By 1.0); classes
   1 / 2 are the two leads; TRAIN 23 (12/11), TEST 1139 (569/570).
 
-## Generation benchmarks (`stock_data.csv.gz`, `energy_data.csv.gz`)
+## Generation benchmarks (`stock_data.csv.gz`, `energy_data.csv.gz`, `ETTh1.csv.gz`)
 
 The real-data benchmarks of TimeGAN (Yoon, Jarrett, van der Schaar,
 "Time-series Generative Adversarial Networks", NeurIPS 2019), reused by later
@@ -310,6 +311,15 @@ work such as Diffusion-TS (ICLR 2024). Both files run oldest row first.
   has the reference's size and every value is within 5.01e-11 of the UCI
   original, but its git blob differs from TimeGAN's file, so a few last digits
   may differ from that file.
+
+- `ETTh1.csv`: ETDataset's hourly electricity-transformer data (Zhou et al.,
+  "Informer: Beyond Efficient Transformer for Long Sequence Time-Series
+  Forecasting", AAAI 2021), the "ETTh" of Diffusion-TS's Table 1: 17,420 rows,
+  header `date,HUFL,HULL,MUFL,MULL,LUFL,LULL,OT`. Byte copy of
+  `ETT-small/ETTh1.csv` in GitHub `zhouhaoyi/ETDataset` (commit
+  `1d16c8f4f943005d613b5bc962e9eeb06058cf07`), shipped unmodified (gzip is
+  lossless) under its licence, CC BY-ND 4.0; `mlts.data.ucr.load_generation`
+  drops the `date` column when reading it.
 
 The "sines" benchmark is synthetic and has no file.
 

@@ -50,7 +50,7 @@ def test_manifest_lists_every_shipped_file_and_all_verify():
   expected = {"nasa_smap.npz", "nasa_msl.npz", "labeled_anomalies.csv", "README.md",
               "Wafer_TRAIN.txt.gz", "ECG200_TRAIN.txt.gz", "ECG200_TEST.txt.gz",
               "TwoLeadECG_TRAIN.txt.gz", "TwoLeadECG_TEST.txt.gz", "stock_data.csv.gz",
-              "energy_data.csv.gz"}
+              "energy_data.csv.gz", "ETTh1.csv.gz"}
   assert set(manifest) == expected
 
 

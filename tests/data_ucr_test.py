@@ -59,6 +59,10 @@ def test_generation_shapes_columns_and_raw_values():
   assert columns[-2:] == ("rv1", "rv2")
   np.testing.assert_array_equal(energy[:, -1], energy[:, -2])  # rv2 == rv1
   assert energy[0, 0] == 60.0
+  etth = ucr.load_generation("etth")  # ETTh1 without its date column
+  assert etth.shape == (17420, 7)
+  assert ucr.generation_columns("etth") == ("HUFL", "HULL", "MUFL", "MULL", "LUFL", "LULL", "OT")
+  assert etth[0, 0] == 5.827000141143799 and etth[0, -1] == 30.5310001373291
 
 
 def test_unknown_generation_name():
@@ -77,6 +81,9 @@ def test_values_equal_the_source_files():
   for name in ("stock", "energy"):
     table = np.loadtxt(SOURCE / "generation" / f"{name}_data.csv", delimiter=",", skiprows=1)
     np.testing.assert_array_equal(ucr.load_generation(name), table)
+  table = np.loadtxt(SOURCE / "generation" / "ETTh1.csv", delimiter=",", skiprows=1,
+                     usecols=range(1, 8))
+  np.testing.assert_array_equal(ucr.load_generation("etth"), table)
 
 
 def test_parse_ucr_text_validation():

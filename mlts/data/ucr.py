@@ -36,6 +36,7 @@ SPLITS = ("train", "test")
 GENERATION_DATASETS = {
     "stock": "stock_data.csv.gz",
     "energy": "energy_data.csv.gz",
+    "etth": "ETTh1.csv.gz",  # its leading `date` column is dropped on reading
 }
 
 
@@ -175,18 +176,22 @@ def _generation_text(name: str) -> tuple[bytes, str]:
         f"unknown generation dataset {name!r}; expected one of {tuple(GENERATION_DATASETS)} "
         "('sines' is synthetic and has no file)")
   file = GENERATION_DATASETS[name]
-  return _gunzip(file), str(assets.asset_dir() / file)
+  text = _gunzip(file)
+  if text.startswith(b"date,"):  # ETTh1: timestamps are not a feature (Diffusion-TS drops them)
+    text = b"\n".join(line.partition(b",")[2] for line in text.split(b"\n"))
+  return text, str(assets.asset_dir() / file)
 
 
 def load_generation(name: str) -> np.ndarray:
   """Loads a TimeGAN generation benchmark as stored: no reversal, no scaling.
 
   Args:
-    name: 'stock' or 'energy'.
+    name: 'stock', 'energy' or 'etth'.
 
   Returns:
     [T, F] float64 in file order (oldest row first): stock (3685, 6), energy
-    (19735, 28). Column names: `generation_columns(name)`.
+    (19735, 28), etth (17420, 7; ETTh1 without its `date` column). Column
+    names: `generation_columns(name)`.
 
   Raises:
     ValueError: unknown name or a corrupt shipped file.
