@@ -2,7 +2,8 @@
 
   python -m experiments.main --config=configs/generation_energy.py:quick --workdir=runs/gen_energy
 
-'' = the published protocol's sizes (one GPU), 'quick' = CPU minutes, 'tiny' = tests.
+'' = the standard budget (under 60 min on 2 CPU cores), 'quick' (under 15 min), 'paper'
+(the published sizes, one GPU), 'tiny' = tests (configs/generation_base.py).
 """
 
 from configs import generation_base

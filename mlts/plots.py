@@ -151,3 +151,52 @@ def eigenmap_scatter(path: str, eig, groups: dict, *, title: str) -> None:
   fig.tight_layout()
   fig.savefig(path, dpi=110)
   plt.close(fig)
+
+
+def generation_windows(path: str, real: np.ndarray, fakes: dict, *, title: str = "",
+                       num_windows: int = 6, max_points: int = 2000) -> None:
+  """Real vs generated windows, and a PCA projection of both (Diffusion-TS's Fig. 4 kind).
+
+  Row 1: `num_windows` real windows' first feature; then one row per
+  generator (its first windows). Last panel row: the real and each generator's
+  windows (flattened [N, L·F]) projected on the first two principal
+  components of the real ones (at most `max_points` each).
+
+  Args:
+    path: PNG file to write.
+    real: [N, L, F] real windows in [0, 1].
+    fakes: {name: [M, L, F] generated windows}.
+  """
+  names = list(fakes)
+  cols = max(len(names), 1)
+  fig, axes = plt.subplots(2, cols + 1, figsize=(3.2 * (cols + 1), 5.6), squeeze=False)
+  t = np.arange(real.shape[1])
+  for j, (name, data) in enumerate([("real", real)] + [(n, fakes[n]) for n in names]):
+    ax = axes[0, j]
+    for w in data[:num_windows]:
+      ax.plot(t, w[:, 0], lw=0.9)
+    ax.set_title(f"{name}: feature 0", fontsize=9)
+    ax.set_xlabel("time step")
+    ax.set_ylabel("value (min–max scaled)")
+    ax.set_ylim(-0.05, 1.05)
+  flat = real.reshape(real.shape[0], -1)[:max_points].astype(np.float64)
+  mean = flat.mean(axis=0)
+  _, _, vt = np.linalg.svd(flat - mean, full_matrices=False)
+  proj = lambda x: (x.reshape(x.shape[0], -1)[:max_points] - mean) @ vt[:2].T  # noqa: E731
+  pr = proj(real)
+  for j, name in enumerate(names):
+    ax = axes[1, j]
+    pf = proj(fakes[name])
+    ax.scatter(pr[:, 0], pr[:, 1], s=3, alpha=0.4, label="real")
+    ax.scatter(pf[:, 0], pf[:, 1], s=3, alpha=0.4, label=name)
+    ax.set_title(f"PCA of windows: real vs {name}", fontsize=9)
+    ax.set_xlabel("PC 1 of real windows")
+    ax.set_ylabel("PC 2")
+    ax.legend(fontsize=7, markerscale=3)
+  for j in range(len(names), cols + 1):
+    axes[1, j].axis("off")
+  if title:
+    fig.suptitle(title, fontsize=10)
+  fig.tight_layout()
+  fig.savefig(path, dpi=90)
+  plt.close(fig)

@@ -89,6 +89,7 @@ def train_diffusion(config: ml_collections.ConfigDict, variant: str, train01: np
                     workdir: str, mesh) -> DiffusionModel:
   """Trains (or resumes) one ablation variant (`diffusion.experiment.VARIANTS`)."""
   dcfg = trainer.variant_config(config.diffusion, variant)
+  trainer.require_plain_network(dcfg, "the telemetry studies and mlts.generators")
   scaled = transforms.to_signed(train01).astype(np.float32)
   proc, model, params, seconds = trainer.train_variant(
       config, dcfg, scaled, workdir, f"diffusion_{variant}", mesh)

@@ -179,6 +179,7 @@ class DiffusionDetector(base.Detector):
                        f"got {config.diffusion.representation!r}")
     if not isinstance(config.per_series, bool):
       raise ValueError(f"per_series must be True or False, got {config.per_series!r}")
+    trainer.require_plain_network(config.diffusion, "the diffusion detector")
     factor = 2 ** (len(config.network.channel_mults) - 1)
     if config.window % factor:
       raise ValueError(f"window {config.window} is not a multiple of 2 ** (len(network."

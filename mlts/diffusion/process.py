@@ -62,6 +62,9 @@ def default_config() -> ml_collections.ConfigDict:
   config.gamma_end = 1e-3  # γ on I at the end of time (sets Δ); ignored if delta > 0
   config.delta = 0.0  # Δ; 0 = from gamma_end, 1 = the proposal's literal form
   config.reg_weight = 0.1  # weight of L_reg (0 = off)
+  # The network predicts the correction to the exact noise predictor of the training
+  # windows' diagonal Gaussian in basis U (`losses.make_noise_fn`); False = the plain network.
+  config.gaussian_residual = False
   return config
 
 

@@ -63,7 +63,8 @@ def train_variant(config: ml_collections.ConfigDict, dcfg: ml_collections.Config
   state = train_state.TrainState.create(
       apply_fn=model.apply, params=params, tx=tx,
       ema_params=jax.tree.map(jnp.copy, params), ema_decay=config.training.ema_decay)
-  loss_fn = losses.make_loss_fn(proc, model.apply, dcfg.reg_weight)
+  loss_fn = losses.make_loss_fn(proc, model.apply, dcfg.reg_weight,
+                                residual_stats(proc, dcfg, train_windows))
   writer = writers.MetricWriter(os.path.join(workdir, "logs", tag))
   start = time.perf_counter()
   try:
@@ -74,6 +75,27 @@ def train_variant(config: ml_collections.ConfigDict, dcfg: ml_collections.Config
     writer.close()
   params = state.ema_params if config.training.ema_decay > 0 else state.params
   return proc, model, jax.device_get(params), time.perf_counter() - start
+
+
+def residual_stats(proc: process.Process, dcfg: ml_collections.ConfigDict,
+                   train_windows: np.ndarray):
+  """The `process.DataStats` the network's noise prediction is relative to, or None.
+
+  None unless `dcfg.gaussian_residual`; then the diagonal statistics of the
+  training windows in basis U (pass them to `losses.make_noise_fn` wherever
+  the trained network is used: the same windows give the same statistics).
+  """
+  if not dcfg.get("gaussian_residual", False):
+    return None
+  return process.data_stats(proc, train_windows, full_covariance=False)
+
+
+def require_plain_network(dcfg: ml_collections.ConfigDict, where: str) -> None:
+  """ValueError when `dcfg.gaussian_residual` is set for a consumer that does not support it."""
+  if dcfg.get("gaussian_residual", False):
+    raise ValueError(
+        f"diffusion.gaussian_residual=True is supported by the generation study only, not by "
+        f"{where} (their saved models hold no Gaussian statistics); set it to False")
 
 
 def train_variant_per_series(config: ml_collections.ConfigDict, dcfg: ml_collections.ConfigDict,
@@ -89,6 +111,7 @@ def train_variant_per_series(config: ml_collections.ConfigDict, dcfg: ml_collect
     (processes: list of S `Process`, model, params [S, ...], seconds).
   """
   from mlts import per_series
+  require_plain_network(dcfg, "per-series diffusion")
   streams = dict(zip(("init", "train", "process", "eval"),
                      jax.random.split(jax.random.key(config.seed), 4)))
   procs = [_series_process(dcfg, w, jax.random.fold_in(streams["process"], k))

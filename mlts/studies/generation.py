@@ -1,32 +1,39 @@
-"""Standard generation benchmarks (Sines, Stocks, Energy; length 24) with the diffusion model.
+"""Standard generation benchmarks (Sines, Stocks, ETTh, Energy; length 24), Diffusion-TS's table.
 
-The protocol of TimeGAN (Yoon et al. 2019) and Diffusion-TS (Yuan & Qiao
-2024), so the numbers compare with theirs:
+The protocol of TimeGAN (Yoon et al. 2019) and Diffusion-TS (Yuan & Qiao,
+ICLR 2024, Table 1), so the numbers compare with theirs:
 
-* data: Sines from TimeGAN's generator (10,000 × 24 × 5), Stocks (GOOG, 6
-  columns) and Energy (UCI appliances, 28 columns) min–max scaled per column
-  and cut into every window of length 24 (`mlts.metrics.temporal`);
-* the generator is trained on all windows (scaled to [−1, 1] for the
-  diffusion model) and as many synthetic windows are drawn from the matching
-  prior and the probability-flow ODE (with the Gaussian tail on the
+* data: Sines from TimeGAN's generator (10,000 × 24 × 5); Stocks (GOOG, 6
+  columns), ETTh (ETTh1, 7 columns) and Energy (UCI appliances, 28 columns)
+  min–max scaled per column and cut into every window of length 24
+  (`mlts.metrics.temporal`);
+* each ablation variant of `config.variants` ('full' = the malleable latent
+  with its regularizer, 'no_reg', 'no_gamma' = plain diffusion) is trained on
+  all windows (scaled to [−1, 1]) and as many synthetic windows are drawn from
+  the matching prior and the probability-flow ODE (the Gaussian tail on the
   attenuated components, `samplers.sample_ode`), mapped back to [0, 1] and
   clipped;
-* discriminative score |accuracy − 0.5| of a post-hoc GRU classifier and
-  predictive score (GRU trained on synthetic, next-step MAE on real), mean ±
-  std over `num_seeds` evaluation seeds.
+* the four metrics of Diffusion-TS, each over `num_seeds` runs (mean ± std):
+  Context-FID (`metrics.ts2vec`: a TS2Vec encoder trained on the real windows
+  with the run's seed), the correlational score (`temporal.correlational_runs`:
+  random subsets), the discriminative score (|accuracy − 0.5| of a post-hoc
+  GRU classifier) and the predictive score (GRU trained on synthetic,
+  next-step MAE on real).
 
-As references in the same run: the held-out floor (the discriminative score of
-two disjoint halves of the real windows) and the predictive score of a GRU
-trained on the real windows themselves ("original" in TimeGAN's tables).
-Published Diffusion-TS numbers are printed beside ours (`PUBLISHED`).
+References in the same run: the floor (the four metrics between two disjoint
+halves of the real windows) and Diffusion-TS's published row (`PUBLISHED`).
 
-`run(config, workdir)` is the study 'generation': configs with
-`experiment = 'generation'` (configs/generation_*.py). Outputs: config.json,
-results.json, tables.md, samples.npz, and the generator's Orbax checkpoints.
+`run(config, workdir)` is the study 'generation' (configs/generation_*.py).
+Each finished variant is saved to `variants/<name>.json` (a rerun skips it;
+the generators resume from their Orbax checkpoints under
+`checkpoints/<name>`). Outputs: config.json, results.json, tables.md,
+samples_<variant>.npz, windows.png (real vs generated windows and a PCA
+projection of both, Diffusion-TS's Fig. 4 counterpart).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from typing import Any
@@ -40,11 +47,21 @@ from mlts import results as results_lib
 from mlts import sharding
 from mlts.data import transforms, ucr
 from mlts.diffusion import losses, process, samplers, trainer
-from mlts.metrics import temporal
+from mlts.metrics import temporal, ts2vec
 
-DATASETS = ("sines", "stock", "energy")
-# Diffusion-TS (ICLR 2024), Table 1, length 24: (discriminative, predictive).
-PUBLISHED = {"sines": (0.006, 0.093), "stock": (0.067, 0.036), "energy": (0.122, 0.250)}
+DATASETS = ("sines", "stock", "etth", "energy")
+METRICS = ("context_fid", "correlational", "discriminative", "predictive")
+# Diffusion-TS (ICLR 2024), Table 1, length 24: [mean, std] of each metric.
+PUBLISHED = {
+    "sines": {"context_fid": [0.006, 0.000], "correlational": [0.015, 0.004],
+              "discriminative": [0.006, 0.007], "predictive": [0.093, 0.000]},
+    "stock": {"context_fid": [0.147, 0.025], "correlational": [0.004, 0.001],
+              "discriminative": [0.067, 0.015], "predictive": [0.036, 0.000]},
+    "etth": {"context_fid": [0.116, 0.010], "correlational": [0.049, 0.008],
+             "discriminative": [0.061, 0.009], "predictive": [0.119, 0.002]},
+    "energy": {"context_fid": [0.089, 0.024], "correlational": [0.856, 0.147],
+               "discriminative": [0.122, 0.003], "predictive": [0.250, 0.000]},
+}
 
 
 def load_windows(config: ml_collections.ConfigDict) -> np.ndarray:
@@ -53,14 +70,19 @@ def load_windows(config: ml_collections.ConfigDict) -> np.ndarray:
   if name == "sines":
     return temporal.sines(config.data.num_sines, config.data.seq_len, config.data.dim,
                           seed=config.seed)
-  if name in ("stock", "energy"):
+  if name in ucr.GENERATION_DATASETS:
     return temporal.real_windows(ucr.load_generation(name), config.data.seq_len)
   raise ValueError(f"unknown generation benchmark {name!r}; expected one of {DATASETS}")
 
 
-def make_sampler(proc, model, params, stats, *, batch: int, num_steps: int, solver: str):
-  """Jitted `sample(key) -> [batch, L, F]` from the matching prior and the reverse ODE."""
-  noise_fn = losses.make_noise_fn(model.apply, params, proc)
+def make_sampler(proc, model, params, stats, *, batch: int, num_steps: int, solver: str,
+                 residual=None):
+  """Jitted `sample(key) -> [batch, L, F]` from the matching prior and the reverse ODE.
+
+  `residual`: the statistics the network's prediction is relative to
+  (`trainer.residual_stats`; None for a plain network).
+  """
+  noise_fn = losses.make_noise_fn(model.apply, params, proc, residual)
   return jax.jit(lambda key: samplers.sample_ode(proc, noise_fn, stats, key, batch,
                                                  num_steps=num_steps, solver=solver))
 
@@ -71,81 +93,136 @@ def draw(sample, num: int, batch: int, key: jax.Array) -> np.ndarray:
   return np.concatenate(out)[:num]
 
 
-def scores(real: np.ndarray, fake: np.ndarray, config, seeds) -> dict[str, list[float]]:
-  """Discriminative and predictive scores over seeds."""
+def evaluate(real: np.ndarray, fake: np.ndarray, config, seeds) -> dict[str, list[float]]:
+  """The four metrics of `fake` against `real`, one value per seed (run)."""
   tcfg = config.metrics
-  return {"discriminative": [temporal.discriminative_score(real, fake, seed=s, config=tcfg)
-                             for s in seeds],
-          "predictive": [temporal.predictive_score(real, fake, seed=s, config=tcfg)
-                         for s in seeds]}
+  return {
+      "context_fid": ts2vec.context_fid_runs(real, fake, seeds, config.context_fid),
+      "correlational": temporal.correlational_runs(real, fake, runs=len(seeds),
+                                                   seed=config.seed),
+      "discriminative": [temporal.discriminative_score(real, fake, seed=s, config=tcfg)
+                         for s in seeds],
+      "predictive": [temporal.predictive_score(real, fake, seed=s, config=tcfg)
+                     for s in seeds]}
 
 
-def _mean_std(values) -> list[float]:
+def mean_std(values) -> list[float]:
   return [float(np.mean(values)), float(np.std(values))]
 
 
+def _summary(per_run: dict[str, list[float]]) -> dict[str, list[float]]:
+  return {m: mean_std(per_run[m]) for m in METRICS}
+
+
+def _read(path: str) -> dict[str, Any] | None:
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f)
+
+
+def run_variant(name: str, config, real: np.ndarray, real_eval: np.ndarray, workdir: str,
+                seeds) -> tuple[dict[str, Any], np.ndarray]:
+  """Trains (or resumes) one variant, samples it and scores it; returns (entry, fake)."""
+  scaled = transforms.to_signed(real).astype(np.float32)
+  dcfg = trainer.variant_config(config.diffusion, name)
+  proc, model, params, train_seconds = trainer.train_variant(
+      config, dcfg, scaled, workdir, name, sharding.make_mesh())
+  stats = process.data_stats(proc, scaled)
+  sample = make_sampler(proc, model, params, stats, batch=config.sample_batch,
+                        num_steps=config.sample_steps, solver=config.solver,
+                        residual=trainer.residual_stats(proc, dcfg, scaled))
+  t0 = time.perf_counter()
+  raw = draw(sample, real_eval.shape[0], config.sample_batch, jax.random.key(config.seed + 1))
+  fake = transforms.from_signed(raw, clip=True)
+  sample_seconds = time.perf_counter() - t0
+  t0 = time.perf_counter()
+  per_run = evaluate(real_eval, fake, config, seeds)
+  entry = {"variant": name, "process": trainer.describe(proc), **_summary(per_run),
+           "per_run": per_run,
+           # Sampled values outside the data range before clipping (a diverging sampler).
+           "clipped_fraction": float(np.mean(np.abs(raw) > 1.0)),
+           "seconds": {"train": train_seconds, "sample": sample_seconds,
+                       "metrics": time.perf_counter() - t0}}
+  return entry, fake
+
+
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
-  """Trains the generator, samples, and scores it against the references."""
+  """Trains every variant, samples, and scores each against the references."""
   started = results_lib.start_run(config, workdir)
+  begin = time.perf_counter()
   real = load_windows(config)
   logging.info("%s: %d real windows %s", config.data.dataset, real.shape[0], real.shape[1:])
-  scaled = transforms.to_signed(real).astype(np.float32)
-  start = time.perf_counter()
-  proc, model, params, train_seconds = trainer.train_variant(
-      config, config.diffusion, scaled, workdir, "generator", sharding.make_mesh())
-  stats = process.data_stats(proc, scaled)
   num = min(config.num_samples, real.shape[0]) if config.num_samples else real.shape[0]
-  sample = make_sampler(proc, model, params, stats, batch=config.sample_batch,
-                        num_steps=config.sample_steps, solver=config.solver)
-  t0 = time.perf_counter()
-  fake = transforms.from_signed(
-      draw(sample, num, config.sample_batch, jax.random.key(config.seed + 1)), clip=True)
-  sample_seconds = time.perf_counter() - t0
   rng = np.random.default_rng(config.seed)
-  real_eval = real[np.sort(rng.choice(real.shape[0], num, replace=False))] \
-      if num < real.shape[0] else real
+  real_eval = (real[np.sort(rng.choice(real.shape[0], num, replace=False))]
+               if num < real.shape[0] else real)
   seeds = list(range(config.num_seeds))
-  ours = scores(real_eval, fake, config, seeds)
-  # References: two disjoint halves of the real windows; a predictor trained on real data.
-  perm = rng.permutation(real.shape[0])
-  half = real.shape[0] // 2
-  floor = [temporal.discriminative_score(real[perm[:half]], real[perm[half:2 * half]], seed=s,
-                                         config=config.metrics) for s in seeds]
-  original = [temporal.predictive_score(real_eval, real_eval, seed=s, config=config.metrics)
-              for s in seeds]
-  published = PUBLISHED.get(config.data.dataset)
+  variant_dir = os.path.join(workdir, "variants")
+  os.makedirs(variant_dir, exist_ok=True)
+  entries, fakes = {}, {}
+  for i, name in enumerate(config.variants):
+    path = os.path.join(variant_dir, f"{name}.json")
+    saved = _read(path)
+    if saved is not None:
+      logging.info("[%d/%d] %s: done before, read from %s", i + 1, len(config.variants), name,
+                   path)
+      entries[name] = saved
+      fakes[name] = np.load(os.path.join(workdir, f"samples_{name}.npz"))["synthetic"]
+      continue
+    logging.info("[%d/%d] %s", i + 1, len(config.variants), name)
+    entries[name], fake = run_variant(name, config, real, real_eval, workdir, seeds)
+    np.savez_compressed(os.path.join(workdir, f"samples_{name}.npz"),
+                        synthetic=fake.astype(np.float32))
+    results_lib.write_json(path, entries[name])
+    fakes[name] = fake
+  floor_path = os.path.join(variant_dir, "floor.json")
+  floor = _read(floor_path)
+  if floor is None:  # two disjoint halves of the real windows
+    perm = rng.permutation(real.shape[0])
+    half = real.shape[0] // 2
+    t0 = time.perf_counter()
+    per_run = evaluate(real[perm[:half]], real[perm[half:2 * half]], config, seeds)
+    floor = {**_summary(per_run), "per_run": per_run, "num_windows_each": int(half),
+             "seconds": time.perf_counter() - t0}
+    results_lib.write_json(floor_path, floor)
+  dataset = config.data.dataset
   results = {
-      "dataset": config.data.dataset, "num_real": int(real.shape[0]),
-      "num_synthetic": int(num), "shape": list(real.shape[1:]),
-      "process": trainer.describe(proc),
-      "diffusion": {"discriminative": _mean_std(ours["discriminative"]),
-                    "predictive": _mean_std(ours["predictive"])},
-      "real_halves_discriminative": _mean_std(floor),
-      "original_predictive": _mean_std(original),
-      "published_diffusion_ts": {"discriminative": published[0], "predictive": published[1]},
-      "per_seed": {**ours, "real_halves_discriminative": floor, "original_predictive": original},
-      "seconds": {"train": train_seconds, "sample": sample_seconds,
-                  "total": time.perf_counter() - start},
-      **results_lib.facts(started),
+      "dataset": dataset, "num_real": int(real.shape[0]), "num_synthetic": int(num),
+      "shape": list(real.shape[1:]), "runs": len(seeds),
+      "variants": {n: {m: e[m] for m in METRICS} for n, e in entries.items()},
+      "floor": {m: floor[m] for m in METRICS},
+      "published": PUBLISHED.get(dataset),
+      "details": {n: {k: v for k, v in e.items() if k not in METRICS}
+                  for n, e in entries.items()},
+      "seconds": time.perf_counter() - begin, **results_lib.facts(started),
   }
   results_lib.write_json(os.path.join(workdir, "results.json"), results)
   with open(os.path.join(workdir, "tables.md"), "w") as f:
     f.write(markdown(results))
-  np.savez_compressed(os.path.join(workdir, "samples.npz"), synthetic=fake[:1000].astype(
-      np.float32), real=real_eval[:1000].astype(np.float32))
+  from mlts import plots
+  plots.generation_windows(os.path.join(workdir, "windows.png"), real_eval, fakes,
+                           title=f"{dataset}: real vs generated (Diffusion-TS Fig. 4)")
   return results
 
 
 def markdown(results: dict[str, Any]) -> str:
-  """The benchmark row beside its references."""
-  d, p = results["diffusion"], results["published_diffusion_ts"]
+  """The variants beside the floor and the published row, mean ± std over the runs."""
+  def cell(v):
+    return "–" if v is None else f"{v[0]:.3f} ± {v[1]:.3f}"
+
   lines = [f"# {results['dataset']} (length {results['shape'][0]}, {results['shape'][1]} "
-           f"features; {results['num_synthetic']} synthetic vs real windows)", "",
-           "| | discriminative ↓ | predictive ↓ |", "|---|---|---|",
-           f"| mlts diffusion | {d['discriminative'][0]:.3f} ± {d['discriminative'][1]:.3f} | "
-           f"{d['predictive'][0]:.3f} ± {d['predictive'][1]:.3f} |",
-           "| real vs held-out real (floor) | "
-           f"{results['real_halves_discriminative'][0]:.3f} | – |",
-           f"| GRU trained on real (original) | – | {results['original_predictive'][0]:.3f} |",
-           f"| Diffusion-TS (published) | {p['discriminative']:.3f} | {p['predictive']:.3f} |"]
+           f"features; {results['num_synthetic']} synthetic vs real windows; mean ± std over "
+           f"{results['runs']} runs; lower is better)", "",
+           "| | Context-FID | correlational | discriminative | predictive |",
+           "|---|---|---|---|---|"]
+  for name, row in results["variants"].items():
+    clipped = results["details"][name].get("clipped_fraction", 0.0)
+    note = f" (clipped {clipped:.0%})" if clipped >= 0.01 else ""
+    lines.append(f"| mlts {name}{note} | " + " | ".join(cell(row[m]) for m in METRICS) + " |")
+  lines.append("| real vs held-out real (floor) | "
+               + " | ".join(cell(results["floor"][m]) for m in METRICS) + " |")
+  if results["published"]:
+    lines.append("| Diffusion-TS (published) | "
+                 + " | ".join(cell(results["published"][m]) for m in METRICS) + " |")
   return "\n".join(lines) + "\n"
