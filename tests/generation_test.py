@@ -16,11 +16,11 @@ from mlts.studies import generation
 
 def test_tiny_sines_benchmark_writes_the_table_beside_floor_and_published(tmp_path):
   config = generation_sines.get_config("tiny")
-  config.variants = ("full", "no_gamma")
+  config.variants = ("full",)
   results = studies.run(config, str(tmp_path))
   saved = json.loads((tmp_path / "results.json").read_text())
   assert saved["dataset"] == "sines" and saved["num_synthetic"] == 128
-  assert set(saved["variants"]) == {"full", "no_gamma"}
+  assert set(saved["variants"]) == {"full"}
   for block in list(saved["variants"].values()) + [saved["floor"], saved["published"]]:
     assert set(block) == set(generation.METRICS)
     for mean, std in block.values():
@@ -28,11 +28,10 @@ def test_tiny_sines_benchmark_writes_the_table_beside_floor_and_published(tmp_pa
   assert saved["published"]["context_fid"] == [0.006, 0.0]
   assert 0.0 <= results["floor"]["discriminative"][0] <= 0.5
   assert saved["details"]["full"]["process"]["num_attenuated"] > 0
-  assert saved["details"]["no_gamma"]["process"]["num_attenuated"] == 0
   samples = np.load(tmp_path / "samples_full.npz")["synthetic"]
   assert samples.shape == (128, 24, 5) and samples.min() >= 0.0 and samples.max() <= 1.0
   table = (tmp_path / "tables.md").read_text()
-  assert "Diffusion-TS (published)" in table and "mlts no_gamma" in table
+  assert "Diffusion-TS (published)" in table and "mlts full" in table
   assert (tmp_path / "windows.png").stat().st_size > 0
   # A rerun reads the finished variants instead of training and scoring them again.
   (tmp_path / "variants" / "full.json").write_text(

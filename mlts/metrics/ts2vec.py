@@ -356,14 +356,18 @@ def train_encoder(x, *, seed: int = 0, config: ml_collections.ConfigDict | None 
   steps = num_steps(data.size, config)
   key = jax.random.key(seed)
   k_init, k_batches, k_steps = jax.random.split(key, 3)
-  model = TSEncoder(*_arch(config))
-  params = jax.jit(model.init)(k_init, jnp.zeros((1,) + data.shape[1:]))["params"]
+  params = _jitted_init(_arch(config))(k_init, jnp.zeros((1,) + data.shape[1:]))["params"]
   idx = scan_fit.permutation_batches(k_batches, n, batch, steps)
   crops = draw_crops(np.random.default_rng(seed), steps_t, batch, steps)
   fit = _jitted_fit(*_arch(config), float(config.lr), float(config.weight_decay),
                     float(config.alpha), int(config.temporal_unit))
   return fit(params, jnp.asarray(data), idx, jnp.asarray(crops),
              jax.random.split(k_steps, steps))
+
+
+@functools.lru_cache(maxsize=8)
+def _jitted_init(arch: tuple):
+  return jax.jit(TSEncoder(*arch).init)
 
 
 @functools.lru_cache(maxsize=8)
@@ -409,6 +413,25 @@ def context_fid(real, fake, *, seed: int = 0,
 
 
 def context_fid_runs(real, fake, seeds: Sequence[int],
-                     config: ml_collections.ConfigDict | None = None) -> list[float]:
-  """`context_fid` for each seed (Diffusion-TS reports their mean ± std over 5)."""
-  return [context_fid(real, fake, seed=s, config=config) for s in seeds]
+                     config: ml_collections.ConfigDict | None = None,
+                     encoders: dict | None = None) -> list[float]:
+  """`context_fid` for each seed (Diffusion-TS reports their mean ± std over 5).
+
+  The encoder depends only on `real` and the seed, so `encoders` (a dict,
+  filled here: seed -> parameters trained on this `real`) lets several fake
+  sets be scored against the same real set without retraining; the values
+  are those of `context_fid`.
+  """
+  r = checks.finite_array(real, name="real", ndim=3)
+  f = checks.finite_array(fake, name="fake", ndim=3)
+  if r.shape[1:] != f.shape[1:]:
+    raise ValueError(f"real windows are {r.shape[1:]}, fake windows {f.shape[1:]}; "
+                     "they must match")
+  encoders = {} if encoders is None else encoders
+  out = []
+  for s in seeds:  # a handful of runs
+    if s not in encoders:
+      encoders[s] = train_encoder(r, seed=s, config=config)
+    out.append(generative.frechet_distance(encode(encoders[s], r, config),
+                                           encode(encoders[s], f, config)))
+  return out

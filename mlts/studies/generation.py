@@ -21,7 +21,9 @@ ICLR 2024, Table 1), so the numbers compare with theirs:
   next-step MAE on real).
 
 References in the same run: the floor (the four metrics between two disjoint
-halves of the real windows) and Diffusion-TS's published row (`PUBLISHED`).
+random sets of real windows, each as large as the scored sets) and
+Diffusion-TS's published row (`PUBLISHED`). Context-FID's encoder depends only
+on the real set and the run's seed, so the variants share one encoder per run.
 
 `run(config, workdir)` is the study 'generation' (configs/generation_*.py).
 Each finished variant is saved to `variants/<name>.json` (a rerun skips it;
@@ -93,11 +95,16 @@ def draw(sample, num: int, batch: int, key: jax.Array) -> np.ndarray:
   return np.concatenate(out)[:num]
 
 
-def evaluate(real: np.ndarray, fake: np.ndarray, config, seeds) -> dict[str, list[float]]:
-  """The four metrics of `fake` against `real`, one value per seed (run)."""
+def evaluate(real: np.ndarray, fake: np.ndarray, config, seeds,
+             encoders: dict | None = None) -> dict[str, list[float]]:
+  """The four metrics of `fake` against `real`, one value per seed (run).
+
+  `encoders`: the TS2Vec encoders of `real` by seed, reused across fake sets
+  (`ts2vec.context_fid_runs`).
+  """
   tcfg = config.metrics
   return {
-      "context_fid": ts2vec.context_fid_runs(real, fake, seeds, config.context_fid),
+      "context_fid": ts2vec.context_fid_runs(real, fake, seeds, config.context_fid, encoders),
       "correlational": temporal.correlational_runs(real, fake, runs=len(seeds),
                                                    seed=config.seed),
       "discriminative": [temporal.discriminative_score(real, fake, seed=s, config=tcfg)
@@ -122,7 +129,7 @@ def _read(path: str) -> dict[str, Any] | None:
 
 
 def run_variant(name: str, config, real: np.ndarray, real_eval: np.ndarray, workdir: str,
-                seeds) -> tuple[dict[str, Any], np.ndarray]:
+                seeds, encoders: dict | None = None) -> tuple[dict[str, Any], np.ndarray]:
   """Trains (or resumes) one variant, samples it and scores it; returns (entry, fake)."""
   scaled = transforms.to_signed(real).astype(np.float32)
   dcfg = trainer.variant_config(config.diffusion, name)
@@ -137,7 +144,7 @@ def run_variant(name: str, config, real: np.ndarray, real_eval: np.ndarray, work
   fake = transforms.from_signed(raw, clip=True)
   sample_seconds = time.perf_counter() - t0
   t0 = time.perf_counter()
-  per_run = evaluate(real_eval, fake, config, seeds)
+  per_run = evaluate(real_eval, fake, config, seeds, encoders)
   entry = {"variant": name, "process": trainer.describe(proc), **_summary(per_run),
            "per_run": per_run,
            # Sampled values outside the data range before clipping (a diverging sampler).
@@ -160,7 +167,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   seeds = list(range(config.num_seeds))
   variant_dir = os.path.join(workdir, "variants")
   os.makedirs(variant_dir, exist_ok=True)
-  entries, fakes = {}, {}
+  entries, fakes, encoders = {}, {}, {}
   for i, name in enumerate(config.variants):
     path = os.path.join(variant_dir, f"{name}.json")
     saved = _read(path)
@@ -171,16 +178,16 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
       fakes[name] = np.load(os.path.join(workdir, f"samples_{name}.npz"))["synthetic"]
       continue
     logging.info("[%d/%d] %s", i + 1, len(config.variants), name)
-    entries[name], fake = run_variant(name, config, real, real_eval, workdir, seeds)
+    entries[name], fake = run_variant(name, config, real, real_eval, workdir, seeds, encoders)
     np.savez_compressed(os.path.join(workdir, f"samples_{name}.npz"),
                         synthetic=fake.astype(np.float32))
     results_lib.write_json(path, entries[name])
     fakes[name] = fake
   floor_path = os.path.join(variant_dir, "floor.json")
   floor = _read(floor_path)
-  if floor is None:  # two disjoint halves of the real windows
+  if floor is None:  # two disjoint random sets of real windows, as many as are scored
     perm = rng.permutation(real.shape[0])
-    half = real.shape[0] // 2
+    half = min(real.shape[0] // 2, num)
     t0 = time.perf_counter()
     per_run = evaluate(real[perm[:half]], real[perm[half:2 * half]], config, seeds)
     floor = {**_summary(per_run), "per_run": per_run, "num_windows_each": int(half),
