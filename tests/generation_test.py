@@ -84,3 +84,19 @@ def test_gaussian_residual_is_refused_where_it_is_not_supported():
   from mlts import detectors
   with pytest.raises(ValueError, match="gaussian_residual"):
     detectors.create("diffusion", diffusion=dict(gaussian_residual=True))
+
+
+@pytest.mark.parametrize("module", [generation_sines, generation_stock, generation_etth,
+                                    generation_energy])
+def test_generation_configs(module):
+  budgets = {v: module.get_config(v) for v in ("", "quick", "paper", "tiny")}
+  for variant, config in budgets.items():
+    assert config.experiment == "generation" and config.data.dataset in generation.DATASETS
+    assert tuple(config.variants) == ("full", "no_reg", "no_gamma"), variant
+    assert config.diffusion.gaussian_residual
+    assert config.training.checkpoint_every <= config.training.num_steps
+  assert budgets["quick"].training.num_steps < budgets[""].training.num_steps \
+      < budgets["paper"].training.num_steps
+  assert budgets[""].num_seeds == 5
+  with pytest.raises(ValueError, match="unknown variant"):
+    module.get_config("fastest")
