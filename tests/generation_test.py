@@ -54,10 +54,10 @@ def test_energy_samples_stay_in_range_with_the_gaussian_residual(tmp_path):
   values outside [−1, 1] after 1,500 or 10,000 quick steps, with and without γ). The
   network now learns the correction to the exact Gaussian noise predictor."""
   config = generation_energy.get_config("tiny")
-  config.training.num_steps = 20
-  config.training.checkpoint_every = 20
+  config.training.num_steps = 4
+  config.training.checkpoint_every = 4
   real = generation.load_windows(config)
-  real = real[np.random.default_rng(0).choice(real.shape[0], 512, replace=False)]
+  real = real[np.random.default_rng(0).choice(real.shape[0], 256, replace=False)]
   scaled = transforms.to_signed(real).astype(np.float32)
   dcfg = trainer.variant_config(config.diffusion, "full")
   assert dcfg.gaussian_residual
