@@ -306,6 +306,16 @@ def _jitted_create_state(config: ml_collections.FrozenConfigDict):
   return jax.jit(functools.partial(create_state, config))
 
 
+def _model_windows(windows, config: ml_collections.ConfigDict, *, ndim: int) -> np.ndarray:
+  """Checked training windows in [0, 1] -> float32 in the decoder's range."""
+  x = checks.finite_array(windows, name="β-VAEGAN training windows", ndim=ndim)
+  if x.min() < 0.0 or x.max() > 1.0:
+    raise ValueError(
+        f"β-VAEGAN training windows must be scaled to [0, 1], got range "
+        f"[{x.min():.4g}, {x.max():.4g}]")
+  return to_model_range(x.astype(np.float32), config.output)
+
+
 def fit(config: ml_collections.ConfigDict, training: ml_collections.ConfigDict,
         windows: np.ndarray, *, key: jax.Array, seed: int, checkpoint_dir: str,
         writer: MetricWriter, mesh=None, hooks=(), jit_init: bool = False) -> VaeganState:
@@ -334,12 +344,7 @@ def fit(config: ml_collections.ConfigDict, training: ml_collections.ConfigDict,
     mlts.train.NonFiniteLossError: a NaN/inf generator or discriminator loss;
       the last good checkpoint is kept.
   """
-  x = checks.finite_array(windows, name="β-VAEGAN training windows", ndim=3)
-  if x.min() < 0.0 or x.max() > 1.0:
-    raise ValueError(
-        f"β-VAEGAN training windows must be scaled to [0, 1], got range "
-        f"[{x.min():.4g}, {x.max():.4g}]")
-  x = to_model_range(x.astype(np.float32), config.output)
+  x = _model_windows(windows, config, ndim=3)
   init_key, train_key = jax.random.split(key)
   init = (_jitted_create_state(ml_collections.FrozenConfigDict(config)) if jit_init
           else functools.partial(create_state, config))
@@ -415,12 +420,7 @@ def fit_per_series(config: ml_collections.ConfigDict, training: ml_collections.C
   Raises:
     As `fit`.
   """
-  x = checks.finite_array(windows, name="β-VAEGAN training windows", ndim=4)
-  if x.min() < 0.0 or x.max() > 1.0:
-    raise ValueError(
-        f"β-VAEGAN training windows must be scaled to [0, 1], got range "
-        f"[{x.min():.4g}, {x.max():.4g}]")
-  x = to_model_range(x.astype(np.float32), config.output)
+  x = _model_windows(windows, config, ndim=4)
   init_key, train_key = jax.random.split(key)
   models = _jitted_create_stacked(ml_collections.FrozenConfigDict(config), x.shape[1])(
       jnp.asarray(x[:1, 0]), init_key)
