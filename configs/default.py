@@ -86,6 +86,9 @@ def add_cognos_ablation(config: ml_collections.ConfigDict) -> ml_collections.Con
   config.ablation.backbones = ("lstm_ae", "dlinear", "modern_tcn", "transformer")  # trained
   config.ablation.losses = ("mse", "gwnr")  # training losses
   config.ablation.postprocess = ("none", "arks", "ma", "lp")  # residual post-processing
+  # COGNOS Fig. 4: the full method (first backbone, last loss, ARKS) at each breaker
+  # confidence; () skips the sweep.
+  config.ablation.confidences = (0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999)
   return config
 
 

@@ -251,7 +251,10 @@ def evaluate_methods(prepared: Sequence, raw_scores: dict,
 
   Returns:
     (results with 'methods' -> {method: {'overall', 'per_channel', 'summary'}},
-     arrays for scores.npz).
+     arrays for scores.npz: 'labels', 'series_lengths', 'channels', 'telemetry' and per
+     method 'scores/<m>' [T] normalized scores, 'preds/<m>' [T] predictions,
+     'thresholds/<m>' [S] per-series thresholds on the normalized scale, NaN under the
+     dynamic rule).
   """
   results: dict[str, Any] = {"methods": {}}
   arrays: dict[str, np.ndarray] = {}
@@ -261,13 +264,15 @@ def evaluate_methods(prepared: Sequence, raw_scores: dict,
   arrays["channels"] = np.array([p.name for p in prepared])
   arrays["telemetry"] = np.concatenate([p.test[:, 0] for p in prepared]).astype(np.float32)
   for method, per_series in raw_scores.items():
-    norm_scores, preds, per_channel = [], [], {}
+    norm_scores, preds, per_channel, thresholds = [], [], {}, []
     for p, (val, test) in zip(prepared, per_series):
       cal = calibrate(val, config, name=f"{method} validation scores of {p.name}")
       s = cal.normalize(test)
       pr = predictions(s, cal, config)
       norm_scores.append(s)
       preds.append(pr)
+      # The dynamic rule thresholds each test series itself: no single line to draw.
+      thresholds.append(np.nan if config.threshold == "dynamic" else cal.threshold)
       if config.per_channel:
         per_channel[p.name] = evaluate(p.labels, s, pr, config)
         per_channel[p.name]["threshold"] = cal.threshold
@@ -280,5 +285,6 @@ def evaluate_methods(prepared: Sequence, raw_scores: dict,
             [summary_row(r) for r in per_channel.values()])}
     arrays[f"scores/{method}"] = scores_all.astype(np.float32)
     arrays[f"preds/{method}"] = preds_all
+    arrays[f"thresholds/{method}"] = np.asarray(thresholds, np.float32)  # [S], score scale
     logging.info("%s: %s", method, json.dumps(results["methods"][method]["summary"]))
   return results, arrays

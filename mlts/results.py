@@ -224,4 +224,7 @@ def render_report(workdir: str, results: dict, arrays, *, num_series: int = 4) -
       f.write("\n## Mean over channels of the per-channel metrics\n\n")
       f.write(evaluation.markdown_table(means) + "\n")
   from mlts import plots  # matplotlib only when writing figures
-  plots.score_traces(os.path.join(workdir, "scores.png"), arrays, num_series=num_series)
+  plots.score_traces(
+      os.path.join(workdir, "scores.png"), arrays, num_series=num_series,
+      title=f"{results['dataset']}: test scores, per-channel validation thresholds (dashed) and "
+            "predicted events (cf. COGNOS Fig. 3 top and Figs. 7–8)")

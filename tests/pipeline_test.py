@@ -52,6 +52,13 @@ def test_outputs_written(tiny_run):
     tp = int(((preds == 1) & (z["labels"] == 1)).sum())
     reported = saved["methods"]["conv_ae"]["overall"]["pointwise"]
     assert reported["recall"] == pytest.approx(tp / z["labels"].sum())
+    # The saved per-series thresholds (drawn in scores.png) are the ones that made them.
+    ends = np.cumsum(z["series_lengths"])
+    for k, (lo, hi) in enumerate(zip(np.concatenate([[0], ends[:-1]]), ends)):
+      thr = z["thresholds/conv_ae"][k]
+      assert thr == pytest.approx(saved["methods"]["conv_ae"]["per_channel"][
+          str(z["channels"][k])]["threshold"])
+      np.testing.assert_array_equal(preds[lo:hi], z["scores/conv_ae"][lo:hi] >= thr)
   assert json.load(open(os.path.join(workdir, "config.json")))["data"]["window"] == 32
 
 

@@ -83,6 +83,22 @@ def test_reconstruction_figure_empty_set(tmp_path):
   assert _png_ok(path_both)
 
 
+def test_error_heatmap_writes_png_and_checks_its_input(tmp_path):
+  normal, normal_hat = _windows(0, 5)
+  abnormal, abnormal_hat = _windows(1, 3)
+  path = tmp_path / "heat.png"
+  figures.error_heatmap(str(path), normal, normal_hat, abnormal, abnormal_hat)
+  assert _png_ok(path)
+  empty = np.zeros((0, 32, 2))
+  figures.error_heatmap(str(tmp_path / "one.png"), normal, normal_hat, empty, empty)
+  assert _png_ok(tmp_path / "one.png")
+  with pytest.raises(ValueError, match="no normal and no abnormal"):
+    figures.error_heatmap(str(tmp_path / "none.png"), empty, empty, empty, empty)
+  with pytest.raises(ValueError, match="abnormal_hat"):
+    figures.error_heatmap(str(tmp_path / "bad.png"), normal, normal_hat, abnormal,
+                          abnormal_hat[:, :16])
+
+
 def test_reconstruction_figure_mismatched_shapes(tmp_path):
   normal, normal_hat = _windows(0, 3)
   abnormal, abnormal_hat = _windows(1, 3)

@@ -336,7 +336,10 @@ def chi_experiment(config, fold: dict, workdir: str, mesh) -> dict[str, Any]:
     scorer = scoring.make_scorer(vcfg, batch_size=config.eval_batch_size, mesh=mesh)
     norms[f"β = {beta:g}"] = scorer(
         state, _subsample(fold["train"], config.max_train_scored, config.seed))["z_sample_norm"]
-  return figures.chi_figure(os.path.join(workdir, "figures", "chi.png"), norms, dim)
+  return figures.chi_figure(
+      os.path.join(workdir, "figures", "chi.png"), norms, dim,
+      title=f"χ_{dim} fit of training latent norms for several β, fold 0 "
+            "(β-VAEGAN paper Fig. 4 counterpart; the paper shows MITBIH)")
 
 
 def _cell(ms: list) -> str:
@@ -394,7 +397,13 @@ def write_outputs(workdir: str, results: dict, fold: dict, arrays: dict, config)
     figures.reconstruction_figure(
         os.path.join(workdir, "figures", f"reconstructions_{model}.png"), x[normal],
         x_hat[normal], x[abnormal], x_hat[abnormal],
-        title=f"{MODEL_NAMES.get(model, model)} on {results['dataset']} (test, fold 0)")
+        title=f"{MODEL_NAMES.get(model, model)} on {results['dataset']}: real vs reconstructed "
+              "test windows, fold 0 (β-VAEGAN paper Fig. 3 counterpart)")
+    figures.error_heatmap(
+        os.path.join(workdir, "figures", f"error_heatmap_{model}.png"),
+        x[labels == 0], x_hat[labels == 0], x[labels == 1], x_hat[labels == 1],
+        title=f"{MODEL_NAMES.get(model, model)} on {results['dataset']}: |x − x̂| of test "
+              "windows, fold 0 (β-VAEGAN paper Fig. 1 counterpart)")
     keys = ("R", "D", "L") if "SVM_γ" in arr["method_scores"] else ("R", "L")
     figures.composition_figure(
         os.path.join(workdir, "figures", f"components_{model}.png"),

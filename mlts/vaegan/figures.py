@@ -5,6 +5,9 @@
   KS statistic / p-value of `composition.chi_check` in the title.
 * `reconstruction_figure`: paper Fig. 3. Real (solid) and reconstructed (dashed)
   windows, normal class on top, abnormal class below, each titled with its MSE.
+* `error_heatmap`: paper Fig. 1. The absolute reconstruction error |x − x̂| of
+  channel 0 as an image (window × time step), normal windows beside abnormal
+  ones on one colour scale.
 * `composition_figure`: the min–max scaled score components (R, D, L) plotted
   pairwise, normal blue and abnormal red (a class histogram for one component).
 
@@ -63,7 +66,7 @@ def _latent_norms(values, label: str) -> np.ndarray:
 
 
 def chi_figure(path: str, norms: dict[str, np.ndarray], dim: int, *,
-               bins: int = 50) -> dict[str, dict]:
+               bins: int = 50, title: str = "") -> dict[str, dict]:
   """Latent-norm histograms against the χ_dim pdf, one panel per entry (paper Fig. 4).
 
   Under z ~ N(0, I_dim) the norm ‖z‖₂ follows χ_dim; each panel's title holds the
@@ -75,6 +78,7 @@ def chi_figure(path: str, norms: dict[str, np.ndarray], dim: int, *,
       each finite, non-negative, N >= 2. Panels appear in the dict's order.
     dim: latent dimension (degrees of freedom of χ), >= 1.
     bins: histogram bins per panel, >= 1.
+    title: figure title.
 
   Returns:
     {label: `composition.chi_check` result}: dicts with float `statistic`,
@@ -103,9 +107,11 @@ def chi_figure(path: str, norms: dict[str, np.ndarray], dim: int, *,
     ax.plot(x, chi.pdf(x), color=_ABNORMAL_COLOR, lw=1.2, label=f"χ pdf, {dim} dof")
     ax.set_title(f"{label}\nKS = {res['statistic']:.4f}, p = {res['pvalue']:.3g}",
                  fontsize=9)
-    ax.set_xlabel("‖z‖₂")
-    ax.set_ylabel("density")
+    ax.set_xlabel("latent norm ‖z‖₂ (latent units)")
+    ax.set_ylabel("probability density")
     ax.legend(fontsize=7)
+  if title:
+    fig.suptitle(title, fontsize=10)
   _save(fig, path)
   return results
 
@@ -177,6 +183,55 @@ def reconstruction_figure(path: str, normal: np.ndarray, normal_hat: np.ndarray,
   if title:
     fig.suptitle(title, fontsize=10)
   _save(fig, path)
+
+
+def error_heatmap(path: str, normal: np.ndarray, normal_hat: np.ndarray,
+                  abnormal: np.ndarray, abnormal_hat: np.ndarray, *, title: str = "",
+                  max_windows: int = 32) -> None:
+  """|x − x̂| of channel 0 as heat maps, normal windows left, abnormal right (paper Fig. 1).
+
+  Rows are windows (the first `max_windows` of each set), columns time steps; both
+  panels share one colour scale, so a brighter abnormal panel is a larger error.
+
+  Args:
+    path: PNG file to write (parent directories are created).
+    normal, normal_hat: [N, L, C] normal-class windows and their reconstructions.
+    abnormal, abnormal_hat: [M, L, C] abnormal-class windows and reconstructions.
+    title: figure title.
+    max_windows: rows per panel, >= 1.
+
+  Raises:
+    ValueError: as `reconstruction_figure`, or both sets empty.
+  """
+  if isinstance(max_windows, bool) or int(max_windows) < 1:
+    raise ValueError(f"max_windows must be >= 1, got {max_windows!r}")
+  panels = []
+  for name, (x, x_hat) in (("normal", _paired_windows(normal, normal_hat, "normal")),
+                           ("abnormal", _paired_windows(abnormal, abnormal_hat, "abnormal"))):
+    panels.append((name, np.abs(x[:int(max_windows), :, 0] - x_hat[:int(max_windows), :, 0])))
+  if all(e.size == 0 for _, e in panels):
+    raise ValueError("error_heatmap: no normal and no abnormal windows")
+  vmax = max(float(e.max()) for _, e in panels if e.size)
+  fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), squeeze=False)
+  image = None
+  for ax, (name, err) in zip(axes[0], panels):
+    if err.size == 0:
+      ax.axis("off")
+      ax.text(0.5, 0.5, f"no {name} windows", ha="center", va="center", transform=ax.transAxes)
+      continue
+    image = ax.imshow(err, aspect="auto", cmap="magma", vmin=0.0, vmax=vmax,
+                      interpolation="nearest")
+    ax.set_title(f"{name} test windows: mean |x − x̂| = {err.mean():.3g}", fontsize=9)
+    ax.set_xlabel("time step in window")
+    ax.set_ylabel("window")
+  fig.colorbar(image, ax=axes[0].tolist(), label="|x − x̂| (channel 0, data units)")
+  fig.suptitle(title or "absolute reconstruction error (β-VAEGAN paper Fig. 1 counterpart)",
+               fontsize=10)
+  parent = os.path.dirname(os.fspath(path))
+  if parent:
+    os.makedirs(parent, exist_ok=True)
+  fig.savefig(path, dpi=90)  # no tight_layout: the shared colour bar
+  plt.close(fig)
 
 
 # ----------------------------------------------------------------------------
