@@ -124,10 +124,11 @@ def _cognos_suite(run_dir: str) -> str:
   for b in _cognos_backbones(report):
     v = _get(report, "methods", f"{b}/{_VANILLA}", "summary")
     c = _get(report, "methods", f"{b}/{_COGNOS}", "summary")
-    pair = lambda k: f"{_f(v[k])}→{_f(c[k])}"  # noqa: E731
-    lines.append(f"{b}: F1 {pair('F1')}, PA-F1 {pair('PA-F1')}, Aff-F1 {pair('Aff-F1')}, "
-                 f"R-A-R {pair('R-AUC-ROC')}, R-A-P {pair('R-AUC-PR')}, V-R {pair('VUS-ROC')}, "
-                 f"V-P {pair('VUS-PR')}")
+    pair = {k: f"{_f(v[k])}→{_f(c[k])}" for k in ("F1", "PA-F1", "Aff-F1", "R-AUC-ROC",
+                                                   "R-AUC-PR", "VUS-ROC", "VUS-PR")}
+    lines.append(f"{b}: F1 {pair['F1']}, PA-F1 {pair['PA-F1']}, Aff-F1 {pair['Aff-F1']}, "
+                 f"R-A-R {pair['R-AUC-ROC']}, R-A-P {pair['R-AUC-PR']}, V-R {pair['VUS-ROC']}, "
+                 f"V-P {pair['VUS-PR']}")
   random = _get(report, "methods", "random", "summary")
   lines.append(f"random score: F1 {_f(random['F1'])}, PA-F1 {_f(random['PA-F1'])}, "
                f"Aff-F1 {_f(random['Aff-F1'])}")
@@ -177,7 +178,8 @@ def _cognos_cost(run_dir: str) -> str:
     mse, gwnr = cost[key], cost.get(f"{b}/gwnr")
     if gwnr is None:
       continue
-    lines.append(f"{b}: {_f(mse['ms_per_step'], 1)} → +{_f(gwnr['ms_per_step'] - mse['ms_per_step'], 1)}"
+    extra = gwnr["ms_per_step"] - mse["ms_per_step"]
+    lines.append(f"{b}: {_f(mse['ms_per_step'], 1)} → +{_f(extra, 1)}"
                  f" ms/step (×{_f(gwnr['ms_per_step'] / mse['ms_per_step'], 2)}); "
                  f"{_f(mse['score_ms_per_point'], 4)} ms/point")
   if not lines:
@@ -507,7 +509,8 @@ def _marker(workdir: str, budget: str, run: Run) -> dict | None:
     return None
   with open(path) as f:
     marker = json.load(f)
-  return marker if budget in run.budgets and marker.get("config") == run.config_arg(budget) else None
+  same = budget in run.budgets and marker.get("config") == run.config_arg(budget)
+  return marker if same else None
 
 
 def cell(workdir: str, budget: str, row: Row) -> str:

@@ -267,7 +267,8 @@ def default_unroll(num_channels: int) -> int:
 
 
 def filter_scan(params: ArksParams, residuals, threshold, kappa, *,
-                unroll: int | None = None) -> ArksOutput:
+                unroll: int | None = None, carry: ArksCarry | None = None,
+                return_carry: bool = False):
   """The ARKS recursion over [T, C] residuals; pure and traceable (not jitted).
 
   One `lax.scan` over time; inside its body `arks_step` is `jax.vmap`-ed over
@@ -279,21 +280,25 @@ def filter_scan(params: ArksParams, residuals, threshold, kappa, *,
     threshold: NIS threshold, scalar (an array, so changing it does not retrace).
     kappa: breaker inflation, scalar (likewise).
     unroll: `lax.scan` unroll; None picks `default_unroll(C)`.
+    carry: the state to start from (default `init_carry(params)`): the carry a
+      previous call returned continues that series.
+    return_carry: also return the carry after the last step.
 
   Returns:
-    ArksOutput of [T, C] arrays.
+    ArksOutput of [T, C] arrays; with `return_carry`, (ArksOutput, ArksCarry).
   """
   dtype = residuals.dtype
   unroll = default_unroll(residuals.shape[1]) if unroll is None else unroll
   params = _as_jax_params(params, dtype)
   step = jax.vmap(functools.partial(
       arks_step, threshold=jnp.asarray(threshold, dtype), kappa=jnp.asarray(kappa, dtype)))
-  _, out = lax.scan(lambda carry, r_t: step(params, carry, r_t),
-                    init_carry(params, dtype), residuals, unroll=unroll)
-  return out
+  start = init_carry(params, dtype) if carry is None else ArksCarry(
+      *(jnp.asarray(v, dtype) for v in carry))
+  last, out = lax.scan(lambda c, r_t: step(params, c, r_t), start, residuals, unroll=unroll)
+  return (out, last) if return_carry else out
 
 
-_filter_jit = jax.jit(filter_scan, static_argnames="unroll")
+_filter_jit = jax.jit(filter_scan, static_argnames=("unroll", "return_carry"))
 
 
 def _stream_step_impl(params, carry, r_t, threshold, kappa):
@@ -368,6 +373,36 @@ def arks_filter(params: ArksParams, residuals, *, confidence: float = 0.9,
   out = _filter_jit(params, jnp.asarray(r, dtype), np.asarray(threshold, dtype),
                     np.asarray(kappa, dtype))
   return {k: v[:length] if padded > length else v for k, v in out._asdict().items()}
+
+
+def arks_filter_chunk(params: ArksParams, residuals, carry: ArksCarry | None = None, *,
+                      confidence: float = 0.9, kappa: float = 1e6
+                      ) -> tuple[dict[str, jax.Array], ArksCarry]:
+  """`arks_filter` on one chunk of a longer series, carrying the state across chunks.
+
+  Feeding a series chunk by chunk, each call given the carry the previous one
+  returned (None for the first), gives the rows `arks_filter` gives on the whole
+  series: the recursion is the same and restarts nowhere. The chunk is not
+  padded (the carry must be that of its last real step), so every distinct chunk
+  length compiles once.
+
+  Args:
+    params: from `calibrate`, with C channels.
+    residuals: [T_chunk, C] finite residuals.
+    carry: ArksCarry of [C] arrays from the previous chunk, or None at the start.
+    confidence, kappa: as `arks_filter`.
+
+  Returns:
+    (dict as `arks_filter`'s for this chunk, the carry after its last step).
+  """
+  r = checks.finite_array(residuals, name="residuals", ndim=2)
+  _check_channels(params, r.shape[1], "residuals")
+  _check_kappa(kappa)
+  dtype = _float_dtype(r)
+  out, last = _filter_jit(params, jnp.asarray(r, dtype),
+                          np.asarray(breaker_threshold(confidence), dtype),
+                          np.asarray(kappa, dtype), carry=carry, return_carry=True)
+  return out._asdict(), last
 
 
 def reduce_channels(energy, reduce: str = "sum"):

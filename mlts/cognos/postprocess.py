@@ -120,6 +120,8 @@ def make_postprocessor(name: str, config: ml_collections.ConfigDict | None = Non
     fit(val_residuals [V, C]) -> apply(residuals [T, C]) -> score [T] (NumPy).
     ARKS calibrates on `val_residuals` in `fit`; the other methods only use
     them (if given) to check that `apply` gets the same number of channels.
+    `apply.stream(chunk, state) -> (score, state)` scores a long series chunk by
+    chunk with the same result (bounded memory; state None at the start).
 
   Raises:
     ValueError: an unknown name or reduction (at once); bad residuals (in fit/apply).
@@ -148,10 +150,14 @@ def make_postprocessor(name: str, config: ml_collections.ConfigDict | None = Non
     elif val_residuals is not None:
       num_channels = checks.finite_array(val_residuals, name="val_residuals", ndim=2).shape[1]
 
-    def apply(residuals) -> np.ndarray:
+    def checked(residuals) -> np.ndarray:
       r = checks.finite_array(residuals, name="residuals", ndim=2)
       if num_channels is not None and r.shape[1] != num_channels:
         raise ValueError(f"residuals have {r.shape[1]} channel(s); fit saw {num_channels}")
+      return r
+
+    def apply(residuals) -> np.ndarray:
+      r = checked(residuals)
       if name == "none":
         estimate = r
       elif name == "arks":
@@ -163,6 +169,33 @@ def make_postprocessor(name: str, config: ml_collections.ConfigDict | None = Non
         estimate = low_pass(r, config.lp_alpha)
       return np.asarray(arks.reduce_channels(np.square(estimate), reduce))
 
+    def stream(residuals, state=None):
+      """`apply` on one chunk of a longer series: (score [T_chunk], state for the next).
+
+      Start with state None; the concatenated chunk scores equal `apply` on the
+      whole series (ARKS carries its Kalman state, the moving average the last
+      w − 1 residuals, the low-pass its filter state).
+      """
+      r = checked(residuals)
+      if name == "none":
+        estimate = r
+      elif name == "arks":
+        out, state = arks.arks_filter_chunk(params, r, state, confidence=config.confidence,
+                                            kappa=config.kappa)
+        estimate = np.asarray(out["estimate"])
+      elif name == "ma":
+        tail = np.zeros((0, r.shape[1])) if state is None else state
+        joined = np.concatenate([tail, r.astype(np.float64)])
+        estimate = moving_average(joined, config.ma_window)[tail.shape[0]:]
+        state = joined[max(joined.shape[0] - (config.ma_window - 1), 0):]
+      else:
+        alpha = config.lp_alpha
+        zi = np.zeros((1, r.shape[1])) if state is None else state
+        estimate, state = signal.lfilter([alpha], [1.0, alpha - 1.0], r.astype(np.float64),
+                                         axis=0, zi=zi)
+      return np.asarray(arks.reduce_channels(np.square(estimate), reduce)), state
+
+    apply.stream = stream
     return apply
 
   return fit

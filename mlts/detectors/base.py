@@ -147,6 +147,73 @@ class Detector(abc.ABC):
   def _score_normalized(self, x: np.ndarray, k: int) -> np.ndarray:
     """Raw per-step scores [T] of one normalized series [T, C], with the state of series k."""
 
+  # ------------------------------------------------------------------ chunked scoring
+  @property
+  def score_chunk(self) -> int:
+    """Series longer than this many steps are scored chunk by chunk; 0 = in one piece.
+
+    Chunked scores equal one-piece scores (to float rounding) for detectors whose
+    scores are window-local (`_score_grid`); peak memory then depends on the chunk,
+    not on the series length. An execution setting, not part of the saved model.
+    """
+    return self._score_chunk
+
+  @score_chunk.setter
+  def score_chunk(self, steps: int) -> None:
+    if isinstance(steps, bool) or int(steps) != steps or steps < 0:
+      raise ValueError(f"score_chunk must be an integer >= 0 (0 = no chunking), got {steps!r}")
+    self._score_chunk = int(steps)
+
+  _score_chunk = 1 << 17
+
+  def _score_grid(self) -> tuple[int, int] | None:
+    """(window, stride) if scores are window-local, else None (scored in one piece).
+
+    Window-local: the per-step quantities of `_local_parts` at step t depend only
+    on the windows of the grid 0, stride, 2 stride, ... (plus the one aligned to
+    the series end) that cover t, so any slice that holds those windows gives the
+    same values; what depends on the past is left to `_finish`, which carries a
+    state from chunk to chunk.
+    """
+    return None
+
+  def _local_parts(self, x: np.ndarray, k: int) -> dict[str, np.ndarray]:
+    """Window-local per-step quantities of a normalized slice x [n, C], each [n, ...]."""
+    return {"score": self._score_normalized(x, k)}
+
+  def _finish(self, parts: dict[str, np.ndarray], k: int, state) -> tuple[np.ndarray, Any]:
+    """Raw scores [m] of one chunk from its local parts, and the state for the next chunk."""
+    return parts["score"], state
+
+  def _score_series(self, x: np.ndarray, k: int) -> np.ndarray:
+    """Raw per-step scores of a normalized series; in chunks when it is long (same result).
+
+    Chunk [a, b) is computed from the slice x[lo, hi) that holds every grid
+    window covering it (lo the first grid start after a − window; hi the end of
+    the last grid window starting before b, or the series end when the
+    end-aligned window reaches into the chunk), so the windows, the network's
+    inputs and the aggregation are those of the whole series; the slice's parts
+    are cut to [a, b) and finished in order. Memory: O(chunk + window) windows,
+    whatever T.
+    """
+    chunk = self.score_chunk
+    grid = self._score_grid()
+    length = x.shape[0]
+    if not chunk or grid is None or length <= chunk or length < grid[0]:
+      return self._score_normalized(x, k)
+    window, stride = grid
+    out = np.empty(length, np.float64)
+    state = None
+    for a in range(0, length, chunk):  # chunks, not time steps
+      b = min(a + chunk, length)
+      lo = max(0, -(-(a - window + 1) // stride) * stride)
+      hi = ((b - 1) // stride) * stride + window
+      if hi >= length or length - window < b:  # the end-aligned window is needed
+        hi = length
+      parts = {name: v[a - lo:b - lo] for name, v in self._local_parts(x[lo:hi], k).items()}
+      out[a:b], state = self._finish(parts, k, state)
+    return out
+
   def _state(self) -> dict[str, Any]:
     """The model's arrays (a pytree of non-empty NumPy arrays) for Orbax."""
     return {}
@@ -240,7 +307,7 @@ class Detector(abc.ABC):
     return out if was_list else out[0]
 
   def _scores(self, items: list[np.ndarray], index: list[int]) -> list[np.ndarray]:
-    return [self._calibration[k].normalize(self._score_normalized(self._normalize(s, k), k))
+    return [self._calibration[k].normalize(self._score_series(self._normalize(s, k), k))
             for s, k in zip(items, index)]
 
   @property

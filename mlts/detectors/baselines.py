@@ -135,6 +135,9 @@ class _WindowBaseline(base.Detector):
     else:
       self._models = [self._fit_windows(self._cap(np.concatenate(flats)))]
 
+  def _score_grid(self):  # window scores spread to steps: window-local (chunked when long)
+    return self.config.window, self.config.eval_stride
+
   def _score_normalized(self, x, k):
     flat, starts = self._windows(x, self.config.eval_stride, "x")
     model = self._models[k if self.config.per_series else 0]

@@ -284,11 +284,43 @@ class ReconstructionDetector(base.Detector):
     self._post = [postprocess.make_postprocessor(cfg.name, cfg)(r) for r in self._val_residuals]
 
   def _score_normalized(self, x, k):
-    parts = self._components(x, k)
+    return self._fuse(self._components(x, k), k)
+
+  def _fuse(self, parts: list[np.ndarray], k: int) -> np.ndarray:
+    """One component as it is; several standardized by their validation statistics and summed."""
     if len(parts) == 1:
       return parts[0]
     stats = self._fusion_stats[k]
     return sum((p - m) / sd for p, (m, sd) in zip(parts, stats))
+
+  # Chunked scoring (base.Detector._score_series): every component is window-local on the
+  # eval grid except the post-processing of the residual, which streams its state.
+  def _score_grid(self):
+    if self.config.objective == "forecast":  # forecasts pad the series' front: not local
+      return None
+    return self.config.window, self.config.eval_stride
+
+  def _local_parts(self, x, k):
+    out = {}
+    for part in score_components(self.config.score):
+      if part == "residual":
+        out[part] = self._residual(x, k)
+      elif part == "window_error":
+        out[part] = self._window_error(x, k)
+      else:
+        out[part] = self._knn(x, k, part.split("_")[0])
+    return out
+
+  def _finish(self, parts, k, state):
+    state = {} if state is None else state
+    components = []
+    for part, v in parts.items():
+      if part == "residual":
+        score, state["post"] = self._post[k].stream(v, state.get("post"))
+        components.append(np.asarray(score, np.float64))
+      else:
+        components.append(v)
+    return self._fuse(components, k), state
 
   # ------------------------------------------------------------------ state
   def _state(self):
