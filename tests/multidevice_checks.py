@@ -2,10 +2,9 @@
 
   XLA_FLAGS=--xla_force_host_platform_device_count=4 python tests/multidevice_checks.py NAME
 
-The rest of the suite runs on one CPU device: with several forced host devices,
-XLA:CPU's in-process all-reduce can deadlock when the machine is loaded (its
-rendezvous then aborts the process after 40 s; seen under CI load), which would
-take a whole pytest worker down. Each check prints one JSON line.
+Run in a subprocess so that XLA:CPU's in-process all-reduce, which can deadlock on a
+loaded machine (tests/conftest.py), fails one test instead of a pytest worker. Each
+check prints one JSON line.
 """
 
 import json

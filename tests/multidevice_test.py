@@ -1,8 +1,10 @@
 """Multi-device code on four forced host devices, each check in its own subprocess.
 
-The suite itself runs on one CPU device (tests/conftest.py); tests/multidevice_checks.py
-holds the checks that need several (data-parallel training, sharded batches, the
-device-divisibility errors, per-series models on a mesh).
+tests/multidevice_checks.py holds the checks that need an exact device count
+(data-parallel training against one device, sharded batches, the divisibility
+errors, per-series models on a mesh of four against one device), so a collective
+that hangs (tests/conftest.py) fails one test by its timeout instead of killing a
+pytest worker.
 """
 
 import json
