@@ -179,7 +179,7 @@ def _cognos_cost(run_dir: str) -> str:
     if gwnr is None:
       continue
     extra = gwnr["ms_per_step"] - mse["ms_per_step"]
-    lines.append(f"{b}: {_f(mse['ms_per_step'], 1)} → +{_f(extra, 1)}"
+    lines.append(f"{b}: {_f(mse['ms_per_step'], 1)} → {'–' if extra != extra else f'{extra:+.1f}'}"
                  f" ms/step (×{_f(gwnr['ms_per_step'] / mse['ms_per_step'], 2)}); "
                  f"{_f(mse['score_ms_per_point'], 4)} ms/point")
   if not lines:
