@@ -85,8 +85,10 @@ def _run_worker(spec: dict, env: dict | None = None) -> dict:
   out = subprocess.run([sys.executable, "-m", "experiments.bench_scaling",
                         f"--worker={json.dumps(spec)}"], capture_output=True, text=True,
                        env=env, check=False)
-  if out.returncode != 0:
-    return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "failed"}
+  if out.returncode != 0:  # the most telling line: an XLA fatal check, else the last error
+    lines = out.stderr.strip().splitlines()
+    telling = [x for x in lines if x[:1] == "F" and x[1:5].isdigit() or "Error" in x]
+    return {"error": (telling or lines or ["failed"])[-1][:400], "returncode": out.returncode}
   return json.loads(out.stdout.strip().splitlines()[-1])
 
 
