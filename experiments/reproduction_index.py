@@ -207,16 +207,17 @@ _ALL_MODELS = (("ae", "AE"), ("vae", "VAE")) + _GAN_MODELS
 _COMPOSITIONS = ("λ=0", "λ_GRID", "SVM_λ", "SVM_γ")
 
 
+def _vaegan_methods(run_dir: str, catalogue) -> list[tuple[str, dict]]:
+  """(label, composition -> metrics) of each model of `catalogue` that the run trained."""
+  models = _get(_json(run_dir, "results.json"), "models")
+  return [(label, models[key]["methods"]) for key, label in catalogue if key in models]
+
+
 def _vaegan_table2(run_dir: str) -> str:
   """wF1 (mean ± std over folds) of each GAN model under each composition."""
-  models = _get(_json(run_dir, "results.json"), "models")
-  lines = []
-  for key, label in _GAN_MODELS:
-    if key not in models:
-      continue
-    methods = models[key]["methods"]
-    cells = [f"{c} {_ms(_get(methods, c, 'wF1'))}" for c in _COMPOSITIONS if c in methods]
-    lines.append(f"{label}: " + ", ".join(cells))
+  lines = [f"{label}: " + ", ".join(f"{c} {_ms(_get(methods, c, 'wF1'))}"
+                                    for c in _COMPOSITIONS if c in methods)
+           for label, methods in _vaegan_methods(run_dir, _GAN_MODELS)]
   if not lines:
     raise MissingResult("no GAN model in results.json")
   return "<br>".join(lines)
@@ -224,12 +225,8 @@ def _vaegan_table2(run_dir: str) -> str:
 
 def _vaegan_table3(run_dir: str) -> str:
   """F1 (weighted) / φ / AUROC per model under its SVM composition (SVM_γ, or SVM_L)."""
-  models = _get(_json(run_dir, "results.json"), "models")
   lines = []
-  for key, label in _ALL_MODELS:
-    if key not in models:
-      continue
-    methods = models[key]["methods"]
+  for label, methods in _vaegan_methods(run_dir, _ALL_MODELS):
     comp = "SVM_γ" if "SVM_γ" in methods else "SVM_L"
     m = _get(methods, comp)
     lines.append(f"{label} ({comp}): wF1 {_ms(m['wF1'])}, φ {_ms(m['MCC'])}, "
