@@ -108,7 +108,7 @@ def get_config(spacecraft: str = "smap", study: str = "generation",
     config.training.num_steps = 4
     config.training.batch_size = 8
     config.training.log_every = 2
-    config.training.checkpoint_every = 2
+    config.training.checkpoint_every = 4  # one (final) save: Orbax saves cost seconds
     config.training.ema_decay = 0.0
     config.optimizer.warmup_steps = 1
     config.detector.recon_steps = 2
@@ -119,7 +119,7 @@ def get_config(spacecraft: str = "smap", study: str = "generation",
     vt.num_steps = 4
     vt.batch_size = 8
     vt.log_every = 2
-    vt.checkpoint_every = 2
+    vt.checkpoint_every = 4
     config.sampling = ml_collections.ConfigDict(dict(steps=3, solver="heun", batch=32,
                                                      encode_steps=3))
     config.num_eval = 48

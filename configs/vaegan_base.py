@@ -75,7 +75,7 @@ def get_config(dataset: str = "wafer", variant: str = "") -> ml_collections.Conf
     training.num_steps = 6
     training.batch_size = 16
     training.log_every = 3
-    training.checkpoint_every = 3
+    training.checkpoint_every = 6  # one (final) save: Orbax saves cost seconds
     comp.num_lambda = comp.num_gamma = 6
     comp.num_tau = 10
     config.tstr.epochs = 2
