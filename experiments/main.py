@@ -6,6 +6,12 @@ Flags, logging of host and devices, one call into the study registry
 (`mlts.studies.run`); all logic lives in the library. Override any field:
 `--config.training.num_steps=100`. A workdir remembers its config: rerunning
 with a different one stops unless `--config.resume_mismatch=allow`.
+
+Several processes (hosts) run one job through JAX's multi-process runtime: start
+the same command on every host with `--distributed` (JAX finds SLURM, Open MPI
+and TPU-slice clusters itself) or with `--coordinator_address=HOST:PORT
+--num_processes=N --process_id=I`; add `--cpu_collectives=gloo` on CPUs. The
+workdir must be one shared directory. See README "Running on several hosts".
 """
 
 import logging as py_logging
@@ -23,7 +29,42 @@ config_flags.DEFINE_config_file(
     "config", None, "Config file, e.g. configs/smap.py or configs/smap.py:quick.",
     lock_config=True)
 flags.DEFINE_string("workdir", None, "Output directory (resumes from its checkpoints).")
+flags.DEFINE_bool("distributed", False,
+                  "Call jax.distributed.initialize() (cluster auto-detection: SLURM, Open MPI, "
+                  "TPU slices); implied by --coordinator_address.")
+flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (multi-process runs).")
+flags.DEFINE_integer("num_processes", None, "Number of processes of a multi-process run.")
+flags.DEFINE_integer("process_id", None, "This process's index, 0 .. num_processes - 1.")
+flags.DEFINE_enum("cpu_collectives", None, ["gloo", "mpi"],
+                  "Cross-process collectives on CPU devices (needed for multi-process CPU runs).")
 flags.mark_flags_as_required(["config", "workdir"])
+
+
+def initialize_distributed(*, distributed: bool, coordinator_address, num_processes,
+                           process_id, cpu_collectives) -> None:
+  """Starts JAX's multi-process runtime when asked; checks the flags first.
+
+  Raises:
+    app.UsageError: an incomplete or inconsistent set of flags (named).
+  """
+  manual = {"coordinator_address": coordinator_address, "num_processes": num_processes,
+            "process_id": process_id}
+  given = [k for k, v in manual.items() if v is not None]
+  if given and len(given) < 3:
+    missing = sorted(set(manual) - set(given))
+    raise app.UsageError(f"--{' --'.join(given)} given without --{' --'.join(missing)}: "
+                         "a manual multi-process start needs all three")
+  if given:
+    if num_processes < 1 or not 0 <= process_id < num_processes:
+      raise app.UsageError(f"--process_id={process_id} must lie in 0 .. num_processes - 1 "
+                           f"(--num_processes={num_processes})")
+  if cpu_collectives:
+    jax.config.update("jax_cpu_collectives_implementation", cpu_collectives)
+  if given:
+    jax.distributed.initialize(coordinator_address=coordinator_address,
+                               num_processes=num_processes, process_id=process_id)
+  elif distributed:
+    jax.distributed.initialize()
 
 
 def _quiet_orbax(record: py_logging.LogRecord) -> bool:
@@ -35,8 +76,13 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Too many command-line arguments: {argv[1:]}")
   logging.get_absl_handler().addFilter(_quiet_orbax)
-  logging.info("JAX process %d/%d, local devices %s, backend %s", jax.process_index(),
-               jax.process_count(), jax.local_devices(), jax.default_backend())
+  initialize_distributed(distributed=FLAGS.distributed,
+                         coordinator_address=FLAGS.coordinator_address,
+                         num_processes=FLAGS.num_processes, process_id=FLAGS.process_id,
+                         cpu_collectives=FLAGS.cpu_collectives)
+  logging.info("JAX process %d/%d, local devices %s, %d devices in all, backend %s",
+               jax.process_index(), jax.process_count(), jax.local_devices(),
+               jax.device_count(), jax.default_backend())
   try:
     studies.run(FLAGS.config, FLAGS.workdir)
   except checkpointing.CheckpointSaveError as err:

@@ -12,6 +12,8 @@ import jax.numpy as jnp
 import orbax.checkpoint as ocp
 from absl import logging
 
+from mlts import sharding
+
 
 def make_manager(directory: str, *, max_to_keep: int = 3,
                  save_interval_steps: int = 1) -> ocp.CheckpointManager:
@@ -106,13 +108,16 @@ def _set_aside(manager: ocp.CheckpointManager, step: int) -> str:
   """
   directory = str(manager.directory)
   target_dir = directory.rstrip(os.sep) + "_rejected"
-  os.makedirs(target_dir, exist_ok=True)
   target = os.path.join(target_dir, str(step))
   suffix = 0
   while os.path.exists(target):
     suffix += 1
     target = os.path.join(target_dir, f"{step}.{suffix}")
-  shutil.move(os.path.join(directory, str(step)), target)
+  sharding.sync(f"set aside {directory} {step}")  # every process has decided the same
+  if jax.process_index() == 0:  # one process moves it (a shared directory)
+    os.makedirs(target_dir, exist_ok=True)
+    shutil.move(os.path.join(directory, str(step)), target)
+  sharding.sync(f"set aside {directory} {step} done")
   manager.reload()
   return target
 
@@ -140,7 +145,10 @@ def save(manager: ocp.CheckpointManager, step: int, state, *, force: bool = Fals
         f"({type(err).__name__}: {err}); check that the directory is writable and has space. "
         "Earlier checkpoints are kept") from err
   if saved:
-    record_checksums(directory, step)
+    sharding.sync(f"checkpoint {directory} {step} written")  # every process's shards
+    if jax.process_index() == 0:  # one writer of the checksum table
+      record_checksums(directory, step)
+    sharding.sync(f"checkpoint {directory} {step} checksummed")
   return saved
 
 

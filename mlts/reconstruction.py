@@ -107,13 +107,14 @@ def make_batched_apply(apply_fn: Callable, batch_size: int, mesh=None) -> Callab
   def run(params, windows: np.ndarray) -> np.ndarray:
     num = windows.shape[0]
     outputs = []
+    params = sharding.put_replicated(params, mesh)  # once, not per batch
     for begin in range(0, num, batch_size):  # loop over batches, not samples
       chunk = windows[begin:begin + batch_size]
       short = batch_size - chunk.shape[0]
       if short:
         chunk = np.concatenate([chunk, np.repeat(chunk[-1:], short, axis=0)], axis=0)
       out = jitted(params, sharding.put_batch(chunk, mesh))
-      outputs.append(np.asarray(out)[:batch_size - short])
+      outputs.append(sharding.to_host(out)[:batch_size - short])
     return np.concatenate(outputs, axis=0)
 
   return run

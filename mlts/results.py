@@ -23,6 +23,8 @@ import jax
 import ml_collections
 import numpy as np
 
+from mlts import sharding
+
 CONFIG_FILE = "config.json"
 RESUME_LOG = "resume_log.json"
 # Leaf names of config fields that cannot change what a run trains or reports.
@@ -148,9 +150,11 @@ def start_run(config: ml_collections.ConfigDict, workdir: str) -> Run:
     log.append({"time": datetime.datetime.now(datetime.timezone.utc).isoformat(),
                 "differences": {k: list(v) for k, v in diffs.items()}})
     write_json(log_path, log)
-  if diffs or not resumed:
+  sharding.sync(f"start_run {workdir} read")  # no process reads while process 0 writes
+  if (diffs or not resumed) and jax.process_index() == 0:
     with open(path, "w") as f:
       f.write(config.to_json_best_effort(indent=2))
+  sharding.sync(f"start_run {workdir}")  # every process has read the old config
   return Run(workdir=workdir, resumed=resumed, mismatches=diffs)
 
 
@@ -199,7 +203,10 @@ def write_json(path: str, obj) -> None:
 
 def write_outputs(workdir: str, results: dict, arrays: dict,
                   config: ml_collections.ConfigDict) -> None:
-  """Writes metrics.json and scores.npz, then the report (metrics.md, scores.png)."""
+  """Writes metrics.json and scores.npz, then the report (metrics.md, scores.png);
+  only process 0 of a multi-process run writes."""
+  if jax.process_index() != 0:
+    return
   write_json(os.path.join(workdir, "metrics.json"), results)
   np.savez_compressed(os.path.join(workdir, "scores.npz"), **arrays)
   render_report(workdir, results, arrays, num_series=config.eval.num_plot_series)

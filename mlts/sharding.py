@@ -1,8 +1,12 @@
-"""Data parallelism over all devices with `jax.sharding`.
+"""Data parallelism over all devices with `jax.sharding`, on one process or several.
 
-One mesh axis, 'batch', over `jax.devices()`. Training state is replicated;
-batches are split along their first axis. Works unchanged on one CPU, several
-forced host devices (tests), or a GPU node.
+One mesh axis, 'batch', over `jax.devices()` (every device of every process once
+`jax.distributed.initialize()` has run). Training state is replicated; batches
+are split along their first axis. Works unchanged on one CPU, several forced host
+devices (tests), a GPU node, or several hosts: there each process builds only the
+rows of a global batch that its own devices hold
+(`jax.make_array_from_process_local_data`) and gathers outputs with
+`multihost_utils.process_allgather`.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 BATCH_AXIS = "batch"
@@ -41,9 +46,90 @@ def check_batch_size(batch_size: int, mesh: Mesh) -> None:
         f"choose a multiple of {mesh.size}")
 
 
+def is_multi_process(mesh: Mesh) -> bool:
+  """Whether `mesh` holds devices of other processes (a multi-host run)."""
+  me = jax.process_index()
+  return any(d.process_index != me for d in mesh.devices.flat)
+
+
+def process_rows(mesh: Mesh, num_rows: int) -> slice:
+  """The rows of a batch-sharded [num_rows, ...] array that this process's devices hold.
+
+  All rows on one process; on several, a contiguous block (the mesh lists the
+  devices of each process together, as `jax.devices()` does).
+  """
+  if not is_multi_process(mesh):
+    return slice(0, num_rows)
+  spans = sorted((idx[0].start or 0, num_rows if idx[0].stop is None else idx[0].stop)
+                 for idx in batch_sharded(mesh).addressable_devices_indices_map(
+                     (num_rows,)).values())
+  for (_, stop), (start, _) in zip(spans, spans[1:]):
+    if stop != start:
+      raise ValueError(f"the devices of process {jax.process_index()} do not hold one "
+                       f"contiguous block of the batch ({spans}); build the mesh from "
+                       "jax.devices() in its order")
+  return slice(spans[0][0], spans[-1][1])
+
+
+def put_local_batch(local, mesh: Mesh, num_rows: int):
+  """Builds a global batch of `num_rows` rows from this process's rows (`process_rows`).
+
+  Args:
+    local: pytree of [rows, ...] host arrays, the rows `process_rows(mesh, num_rows)`
+      of the global batch (all of it on one process).
+    mesh: the device mesh.
+    num_rows: rows of the global batch.
+  """
+  target = batch_sharded(mesh)
+  if not is_multi_process(mesh):
+    return jax.device_put(local, target)
+  return jax.tree.map(lambda x: jax.make_array_from_process_local_data(
+      target, np.asarray(x), (num_rows,) + tuple(np.shape(x)[1:])), local)
+
+
 def put_batch(batch, mesh: Mesh):
-  """Places a host batch (pytree of [B, ...] arrays) on the devices, split over 'batch'."""
-  return jax.device_put(batch, batch_sharded(mesh))
+  """Places a host batch (pytree of [B, ...] arrays, the same on every process) on the
+  devices, split over 'batch'; each process transfers only its own rows."""
+  if not is_multi_process(mesh):
+    return jax.device_put(batch, batch_sharded(mesh))
+  num_rows = jax.tree.leaves(batch)[0].shape[0]
+  rows = process_rows(mesh, num_rows)
+  return put_local_batch(jax.tree.map(lambda x: np.asarray(x)[rows], batch), mesh, num_rows)
+
+
+def put_replicated(tree, mesh: Mesh):
+  """A full copy of `tree` (the same on every process) on every device of `mesh`."""
+  target = replicated(mesh)
+  if not is_multi_process(mesh):
+    return jax.device_put(tree, target)
+
+  def put(x):
+    if isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+      return jax.random.wrap_key_data(
+          jax.device_put(np.asarray(jax.random.key_data(x)), target),
+          impl=jax.random.key_impl(x))
+    return jax.device_put(np.asarray(x), target) if hasattr(x, "shape") else x
+
+  return jax.tree.map(put, tree)
+
+
+def to_host(tree):
+  """Every leaf of `tree` as a NumPy array on this process, gathered from all
+  processes when it is split over several (a multi-host run)."""
+  def get(x):
+    if isinstance(x, jax.Array) and not x.is_fully_addressable:
+      if x.is_fully_replicated:
+        return np.asarray(x.addressable_data(0))
+      return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+    return np.asarray(x)
+
+  return jax.tree.map(get, jax.device_get(tree) if jax.process_count() == 1 else tree)
+
+
+def sync(name: str) -> None:
+  """A barrier across processes (nothing on one process)."""
+  if jax.process_count() > 1:
+    multihost_utils.sync_global_devices(name)
 
 
 def map_batches(fn: Callable[[jax.Array, int], Any], x: np.ndarray, batch_size: int,
@@ -75,6 +161,5 @@ def map_batches(fn: Callable[[jax.Array, int], Any], x: np.ndarray, batch_size: 
     if keep < batch_size:
       chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch_size - keep, axis=0)])
     chunk = jnp.asarray(chunk) if mesh is None else put_batch(chunk, mesh)
-    outs.append(jax.tree_util.tree_map(lambda v, k=keep: np.asarray(v)[:k],
-                                       jax.device_get(fn(chunk, b))))
+    outs.append(jax.tree_util.tree_map(lambda v, k=keep: v[:k], to_host(fn(chunk, b))))
   return jax.tree_util.tree_map(lambda *vs: np.concatenate(vs), *outs)

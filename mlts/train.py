@@ -107,7 +107,8 @@ def fit(state: TrainState, loss_fn: LossFn | None, train_windows: np.ndarray,
     seed: seed of the host-side batch order.
     checkpoint_dir: where Orbax checkpoints live.
     writer: metric writer.
-    mesh: device mesh (default: all devices).
+    mesh: device mesh (default: all devices, of every process in a multi-host run,
+      where each process reads only its rows of each batch from `train_windows`).
     hooks: called as `hook(step, state)` after every step (e.g. to stop a run
       for a preemption test, or to evaluate).
     train_step: a pure `step(state, batch, key) -> (state, metrics)` replacing
@@ -135,7 +136,8 @@ def fit(state: TrainState, loss_fn: LossFn | None, train_windows: np.ndarray,
         f"only {num_examples} training windows for a batch of {batch_size}; lower "
         "training.batch_size or the window stride")
   replicated = sharding.replicated(mesh)
-  state = jax.device_put(state, replicated)
+  state = sharding.put_replicated(state, mesh)
+  rows = sharding.process_rows(mesh, batch_size)  # this process's rows of every batch
   manager = checkpointing.make_manager(
       checkpoint_dir, max_to_keep=config.max_checkpoints,
       save_interval_steps=config.checkpoint_every)
@@ -150,15 +152,15 @@ def fit(state: TrainState, loss_fn: LossFn | None, train_windows: np.ndarray,
         in_shardings=(replicated, sharding.batch_sharded(mesh), replicated),
         out_shardings=(replicated, replicated),
         donate_argnums=0)
-    key = jax.device_put(key, replicated)
+    key = sharding.put_replicated(key, mesh)
     num_steps = config.num_steps
     pending: list[tuple[int, Mapping[str, jax.Array]]] = []
     window_start, window_step = time.perf_counter(), start
     if start >= num_steps:
       logging.info("Checkpoint at step %d already reaches num_steps=%d", start, num_steps)
     for step in range(start, num_steps):
-      idx = batch_indices(seed, step, num_examples, batch_size)
-      batch = sharding.put_batch(train_windows[idx], mesh)
+      idx = batch_indices(seed, step, num_examples, batch_size)  # the same on every process
+      batch = sharding.put_local_batch(train_windows[idx[rows]], mesh, batch_size)
       if step == start:
         compile_start = time.perf_counter()
       state, metrics = step_fn(state, batch, key)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+import jax
 import ml_collections
 
 # name -> module under mlts.studies; imported only when that study runs.
@@ -33,6 +34,12 @@ REGISTRY = {
     "vae_example": "vae_example",
     "leaderboard": "leaderboard",
 }
+
+
+# Studies that run as one job over several processes (jax.distributed): every file is
+# written by process 0 only. The others refuse a multi-process run rather than have
+# every process write the same files.
+MULTI_PROCESS = frozenset({"detector"})
 
 
 def available() -> list[str]:
@@ -57,4 +64,10 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   if "experiment" not in config:
     raise ValueError("the config has no 'experiment' field naming its study; known studies: "
                      f"{', '.join(available())}")
-  return get(config.experiment)(config, workdir)
+  study = get(config.experiment)
+  if jax.process_count() > 1 and config.experiment not in MULTI_PROCESS:
+    raise ValueError(
+        f"the {config.experiment!r} study runs on one process only (this run has "
+        f"{jax.process_count()}); multi-process runs support: {', '.join(sorted(MULTI_PROCESS))}. "
+        "Within one process it uses every local device")
+  return study(config, workdir)

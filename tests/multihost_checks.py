@@ -1,0 +1,123 @@
+"""One process of a multi-process (jax.distributed) run, started by tests/multihost_test.py.
+
+  python tests/multihost_checks.py PROCESS_ID NUM_PROCESSES PORT WORKDIR OUT [MODEL:STEP]
+
+Each process joins the run on localhost:PORT with gloo collectives, trains a tiny
+reconstruction detector (`mlts.detectors`, through `fit(..., workdir=)`) and a
+tiny malleable-latent diffusion model (`mlts.diffusion.trainer.train_variant`) on
+the same data, with checkpoints in the shared WORKDIR, and scores the series.
+Process 0 writes the final parameters and scores to OUT (.npz). With MODEL:STEP
+(MODEL 'detector' or 'diffusion'), every process exits at once (status 3) right
+after that model's checkpoint of STEP is saved, as a killed job would; rerunning
+the same command resumes from it.
+A single-process run (NUM_PROCESSES=1) on as many devices is the reference.
+"""
+
+import os
+import sys
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, _ROOT)
+
+import jax  # noqa: E402
+
+NUM_STEPS = 6  # both models
+CHECKPOINT_EVERY = 3
+
+
+def _join(process_id: int, num_processes: int, port: int) -> None:
+  if num_processes > 1:
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(coordinator_address=f"localhost:{port}",
+                               num_processes=num_processes, process_id=process_id)
+
+
+def _kill_after(model: str, step: int) -> None:
+  """Makes every process exit right after `model`'s checkpoint of `step` is written."""
+  from mlts import checkpointing
+  save = checkpointing.save
+
+  def save_then_exit(manager, done, state, *, force=False):
+    saved = save(manager, done, state, force=force)
+    if done == step and os.sep + model + os.sep in str(manager.directory) + os.sep:
+      sys.stdout.flush()
+      sys.stderr.flush()
+      os._exit(3)
+    return saved
+
+  checkpointing.save = save_then_exit
+
+
+def _series():
+  import numpy as np
+  rng = np.random.default_rng(0)
+  t = np.arange(400)
+  return [np.stack([np.sin(2 * np.pi * t / 25 + c), np.cos(2 * np.pi * t / 40 + c)], 1)
+          + 0.05 * rng.normal(size=(400, 2)) for c in range(2)]
+
+
+def _detector(workdir: str):
+  from mlts import detectors
+  det = detectors.create(
+      "mlp_ae", window=16, stride=2, eval_stride=4,
+      training=dict(num_steps=NUM_STEPS, batch_size=8, log_every=2,
+                    checkpoint_every=CHECKPOINT_EVERY, eval_every=0))
+  det.fit(_series(), workdir=os.path.join(workdir, "detector"))
+  return det
+
+
+def _diffusion(workdir: str):
+  import numpy as np
+
+  from configs import diffusion_base
+  from mlts import sharding
+  from mlts.data import windows as windows_lib
+  from mlts.diffusion import trainer
+  config = diffusion_base.get_config("smap", "tiny")
+  config.training.num_steps = NUM_STEPS
+  config.training.checkpoint_every = CHECKPOINT_EVERY
+  config.training.batch_size = 8
+  config.network.channel_mults, config.network.attention_levels = (1,), ()  # compiles fast
+  x = np.concatenate([windows_lib.sliding_windows(s.astype(np.float32), 16, 4)[0]
+                      for s in _series()])
+  dcfg = trainer.variant_config(config.diffusion, "full")
+  _, _, params, _ = trainer.train_variant(config, dcfg, x, workdir, "diffusion",
+                                          sharding.make_mesh())
+  return params
+
+
+def main(argv):
+  process_id, num_processes, port = int(argv[1]), int(argv[2]), int(argv[3])
+  workdir, out = argv[4], argv[5]
+  _join(process_id, num_processes, port)
+  if len(argv) > 6:
+    model, step = argv[6].split(":")
+    _kill_after(model, int(step))
+  import time
+
+  import numpy as np
+  from absl import logging
+  logging.set_verbosity(logging.INFO)
+  logging.info("process %d/%d, %d devices", jax.process_index(), jax.process_count(),
+               jax.device_count())
+  start = time.perf_counter()
+  det = _detector(workdir)
+  logging.info("detector trained in %.1f s", time.perf_counter() - start)
+  scores = det.score(_series())
+  logging.info("detector scored at %.1f s", time.perf_counter() - start)
+  diffusion_params = _diffusion(workdir)
+  logging.info("diffusion trained at %.1f s", time.perf_counter() - start)
+  if jax.process_index() == 0:
+    arrays = {f"detector/{jax.tree_util.keystr(p)}": np.asarray(v) for p, v in
+              jax.tree_util.tree_leaves_with_path(det._params)}
+    arrays.update({f"diffusion/{jax.tree_util.keystr(p)}": np.asarray(v) for p, v in
+                   jax.tree_util.tree_leaves_with_path(diffusion_params)})
+    arrays.update({f"scores/{k}": s for k, s in enumerate(scores)})
+    arrays["process_count"] = np.asarray(jax.process_count())
+    arrays["device_count"] = np.asarray(jax.device_count())
+    arrays["step"] = np.asarray(det.step)
+    np.savez(out, **arrays)
+
+
+if __name__ == "__main__":
+  main(sys.argv)

@@ -1,0 +1,107 @@
+"""Two CPU processes on localhost (jax.distributed, gloo): one job, as on two hosts.
+
+tests/multihost_checks.py is one process of the job: it trains a tiny detector and
+a tiny diffusion model with checkpoints in a shared workdir, and scores. The two
+processes (one device each) must give exactly what one process with two devices
+gives on the same global batches, and a job killed right after a checkpoint must
+resume from it when both processes are started again.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+
+CHECKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "multihost_checks.py")
+
+
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(("localhost", 0))
+    return s.getsockname()[1]
+
+
+def _start(process_id: int, num_processes: int, port: int, workdir, out, *extra):
+  env = dict(os.environ, JAX_PLATFORMS="cpu",
+             XLA_FLAGS=f"--xla_force_host_platform_device_count={2 // num_processes}")
+  return subprocess.Popen(
+      [sys.executable, CHECKS, str(process_id), str(num_processes), str(port), str(workdir),
+       str(out), *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _finish(procs, timeout: int = 240):
+  codes, logs = [], []
+  try:
+    for p in procs:
+      log, _ = p.communicate(timeout=timeout)
+      codes.append(p.returncode)
+      logs.append(log)
+  finally:
+    for p in procs:
+      if p.poll() is None:
+        p.kill()
+  return codes, logs
+
+
+def _job(num_processes: int, workdir, out, *extra):
+  port = _free_port()
+  return [_start(k, num_processes, port, workdir, out, *extra) for k in range(num_processes)]
+
+
+def test_two_processes_train_as_one_and_resume_after_a_kill(tmp_path):
+  # The reference (one process, two devices) runs beside the first two-process attempt.
+  reference = _job(1, tmp_path / "ref", tmp_path / "ref.npz")
+  killed = _job(2, tmp_path / "job", tmp_path / "job.npz", "detector:3")
+  codes, logs = _finish(reference + killed)
+  assert codes[0] == 0, logs[0][-3000:]
+  # Both processes died right after the detector's step-3 checkpoint.
+  assert codes[1:] == [3, 3], [log[-3000:] for log in logs[1:]]
+  assert not (tmp_path / "job.npz").exists()
+  codes, logs = _finish(_job(2, tmp_path / "job", tmp_path / "job.npz"))
+  assert codes == [0, 0], [log[-3000:] for log in logs]
+  assert "Restored checkpoint at step 3 from" in logs[0]  # the killed detector
+  job, ref = np.load(tmp_path / "job.npz"), np.load(tmp_path / "ref.npz")
+  assert int(job["process_count"]) == 2 and int(ref["process_count"]) == 1
+  assert int(job["device_count"]) == int(ref["device_count"]) == 2
+  assert sorted(job.files) == sorted(ref.files)
+  assert any(k.startswith("detector/") for k in ref.files)
+  assert any(k.startswith("diffusion/") for k in ref.files)
+  assert any(k.startswith("scores/") for k in ref.files)
+  for k in ref.files:
+    if k != "process_count":
+      np.testing.assert_allclose(job[k], ref[k], rtol=1e-5, atol=1e-6, err_msg=k)
+  # Only process 0 wrote the run's files: one config, one log per model.
+  assert (tmp_path / "job" / "detector" / "config.json").exists()
+  assert len(list((tmp_path / "job" / "logs").glob("*/metrics.jsonl"))) == 1
+
+
+def test_distributed_flags_are_checked_before_anything_starts():
+  import pytest
+  from absl import app
+
+  from experiments import main
+  common = dict(distributed=False, cpu_collectives=None)
+  with pytest.raises(app.UsageError, match="--coordinator_address given without "
+                                           "--num_processes --process_id"):
+    main.initialize_distributed(coordinator_address="localhost:1", num_processes=None,
+                                process_id=None, **common)
+  with pytest.raises(app.UsageError, match="--process_id=2 must lie in 0 .. num_processes - 1"):
+    main.initialize_distributed(coordinator_address="localhost:1", num_processes=2,
+                                process_id=2, **common)
+  main.initialize_distributed(coordinator_address=None, num_processes=None, process_id=None,
+                              **common)  # one process: nothing to start
+
+
+def test_single_process_studies_refuse_a_multi_process_run(monkeypatch, tmp_path):
+  import jax
+  import pytest
+
+  from configs import vae_synthetic
+  from mlts import studies
+  monkeypatch.setattr(jax, "process_count", lambda: 2)
+  with pytest.raises(ValueError, match="'vae_example' study runs on one process only .* "
+                                       "multi-process runs support: detector"):
+    studies.run(vae_synthetic.get_config(), str(tmp_path))
+  assert not list(tmp_path.iterdir())  # refused before writing anything
