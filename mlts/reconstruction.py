@@ -308,7 +308,8 @@ def train_backbone_per_series(config: ml_collections.ConfigDict,
     state = train.fit(
         state, per_series.stacked_loss(make_loss(config, model.apply)), stacked,
         config.training, key=streams["train"], seed=config.seed,
-        checkpoint_dir=os.path.join(workdir, "checkpoints"), writer=writer, mesh=mesh)
+        checkpoint_dir=os.path.join(workdir, "checkpoints"), writer=writer, mesh=mesh,
+        series_axis=True)
   finally:
     writer.close()
   params = state.ema_params if config.training.ema_decay > 0 else state.params

@@ -38,6 +38,23 @@ def batch_sharded(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, PartitionSpec(BATCH_AXIS))
 
 
+def series_sharded(mesh: Mesh, ndim: int, axis: int = 0) -> NamedSharding:
+  """Sharding that splits axis `axis` of an [ndim]-array (a stack of per-series
+  models or their [B, S, ...] batch) across the mesh."""
+  spec = [None] * ndim
+  spec[axis] = BATCH_AXIS
+  return NamedSharding(mesh, PartitionSpec(*spec))
+
+
+def put_global(x: np.ndarray, target: NamedSharding) -> jax.Array:
+  """A host array (the same on every process) placed with `target`; each process
+  transfers only the blocks its own devices hold."""
+  if not is_multi_process(target.mesh):
+    return jax.device_put(x, target)
+  x = np.asarray(x)
+  return jax.make_array_from_callback(x.shape, target, lambda index: x[index])
+
+
 def check_batch_size(batch_size: int, mesh: Mesh) -> None:
   """Raises ValueError if the batch cannot be split evenly over the devices."""
   if batch_size % mesh.size:

@@ -92,7 +92,7 @@ class NonFiniteLossError(FloatingPointError):
 def fit(state: TrainState, loss_fn: LossFn | None, train_windows: np.ndarray,
         config: ml_collections.ConfigDict, *, key: jax.Array, seed: int, checkpoint_dir: str,
         writer: MetricWriter, mesh=None, hooks: Sequence[Hook] = (),
-        train_step: Callable | None = None) -> TrainState:
+        train_step: Callable | None = None, series_axis: bool = False) -> TrainState:
   """Trains `state` on windows, resuming from the latest checkpoint in `checkpoint_dir`.
 
   Args:
@@ -115,6 +115,11 @@ def fit(state: TrainState, loss_fn: LossFn | None, train_windows: np.ndarray,
       `make_train_step(loss_fn)`, for models with their own update rule (the
       β-VAEGAN's two optimizers). It must fold the step into the key itself.
       Every metric whose name starts with 'loss' is checked for finiteness.
+    series_axis: the state is a stack of S per-series models (`mlts.per_series`:
+      every parameter and optimizer leaf [S, ...], windows [N, S, L, C]). When S
+      is a multiple of the device count, the series axis is split over the
+      devices (each device trains its own S / D models on their own columns of
+      the batch; no gradient all-reduce); otherwise the batch is split as usual.
 
   Returns:
     The trained state (replicated over the mesh).
@@ -136,7 +141,14 @@ def fit(state: TrainState, loss_fn: LossFn | None, train_windows: np.ndarray,
         f"only {num_examples} training windows for a batch of {batch_size}; lower "
         "training.batch_size or the window stride")
   replicated = sharding.replicated(mesh)
-  state = sharding.put_replicated(state, mesh)
+  by_series = series_axis and _split_series(state, train_windows, mesh)
+  if by_series:
+    state_sharding = _series_shardings(state, train_windows.shape[1], mesh)
+    state = jax.tree.map(sharding.put_global, _host(state), state_sharding)
+    batch_sharding = sharding.series_sharded(mesh, train_windows.ndim, axis=1)
+  else:
+    state_sharding, batch_sharding = replicated, sharding.batch_sharded(mesh)
+    state = sharding.put_replicated(state, mesh)
   rows = sharding.process_rows(mesh, batch_size)  # this process's rows of every batch
   manager = checkpointing.make_manager(
       checkpoint_dir, max_to_keep=config.max_checkpoints,
@@ -149,8 +161,8 @@ def fit(state: TrainState, loss_fn: LossFn | None, train_windows: np.ndarray,
     writer.restart_at(start)  # drop what a killed run logged past its last checkpoint
     step_fn = jax.jit(
         train_step,
-        in_shardings=(replicated, sharding.batch_sharded(mesh), replicated),
-        out_shardings=(replicated, replicated),
+        in_shardings=(state_sharding, batch_sharding, replicated),
+        out_shardings=(state_sharding, replicated),
         donate_argnums=0)
     key = sharding.put_replicated(key, mesh)
     num_steps = config.num_steps
@@ -160,7 +172,10 @@ def fit(state: TrainState, loss_fn: LossFn | None, train_windows: np.ndarray,
       logging.info("Checkpoint at step %d already reaches num_steps=%d", start, num_steps)
     for step in range(start, num_steps):
       idx = batch_indices(seed, step, num_examples, batch_size)  # the same on every process
-      batch = sharding.put_local_batch(train_windows[idx[rows]], mesh, batch_size)
+      if by_series:  # every process holds all rows, but only its devices' series
+        batch = sharding.put_global(train_windows[idx], batch_sharding)
+      else:
+        batch = sharding.put_local_batch(train_windows[idx[rows]], mesh, batch_size)
       if step == start:
         compile_start = time.perf_counter()
       state, metrics = step_fn(state, batch, key)
@@ -202,7 +217,42 @@ def fit(state: TrainState, loss_fn: LossFn | None, train_windows: np.ndarray,
     if not failed_save:  # after a failed save Orbax's threads may never finish: do not wait
       manager.close()
     writer.flush()
+  if by_series:  # callers get the documented replicated state
+    state = jax.jit(lambda s: s, out_shardings=replicated)(state)
   return state
+
+
+def _split_series(state, train_windows: np.ndarray, mesh) -> bool:
+  """Whether the S per-series models split evenly over the devices (logged either way)."""
+  num_series = train_windows.shape[1] if train_windows.ndim >= 2 else 0
+  if num_series and num_series % mesh.size == 0:
+    logging.info("%d per-series models split over %d devices (%d each)", num_series,
+                 mesh.size, num_series // mesh.size)
+    return True
+  logging.info("%d per-series models do not split over %d devices: replicated, the batch "
+               "is split instead", num_series, mesh.size)
+  return False
+
+
+def _series_shardings(state, num_series: int, mesh):
+  """Series-split sharding for every [S, ...] leaf of `state`, replicated for the rest."""
+  def leaf(x):
+    shape = np.shape(x)
+    if len(shape) >= 1 and shape[0] == num_series:
+      return sharding.series_sharded(mesh, len(shape))
+    return sharding.replicated(mesh)
+
+  return jax.tree.map(leaf, state)
+
+
+def _host(tree):
+  """`tree` as host arrays (typed PRNG keys are kept as they are)."""
+  def get(x):
+    if not hasattr(x, "dtype") or jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+      return x
+    return np.asarray(x)
+
+  return jax.tree.map(get, tree)
 
 
 def _check_and_log(pending, writer: MetricWriter, last_saved, checkpoint_dir: str) -> None:

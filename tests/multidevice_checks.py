@@ -80,16 +80,29 @@ def check_map_batches() -> dict:
 
 
 def check_per_series_detector() -> dict:
-  """A per-series detector trained on the 4-device mesh: its scores (compared in the test)."""
+  """Per-series detectors (2 and 4 series) trained on the mesh of all devices: their
+  scores (compared in the test) and whether the series axis was split over devices."""
   from mlts import detectors
+  split = []
+  decide = train._split_series
+
+  def record(*args):
+    split.append(decide(*args))
+    return split[-1]
+
+  train._split_series = record
   rng = np.random.default_rng(0)
   t = np.arange(600)
-  train_series = [np.sin(2 * np.pi * t / 40 + c)[:, None] + 0.05 * rng.normal(size=(600, 1))
-                  for c in range(2)]
-  det = detectors.create("mlp_ae", window=16, stride=2, eval_stride=4, per_series=True,
-                         training=dict(num_steps=40, batch_size=16, log_every=20,
-                                       checkpoint_every=40, eval_every=0)).fit(train_series)
-  return {"scores": [s.tolist() for s in det.score(train_series)]}
+  out = {}
+  for num_series in (2, 4):
+    train_series = [np.sin(2 * np.pi * t / 40 + c)[:, None] + 0.05 * rng.normal(size=(600, 1))
+                    for c in range(num_series)]
+    det = detectors.create("mlp_ae", window=16, stride=2, eval_stride=4, per_series=True,
+                           training=dict(num_steps=40, batch_size=16, log_every=20,
+                                         checkpoint_every=40, eval_every=0)).fit(train_series)
+    out[num_series] = {"scores": [s.tolist() for s in det.score(train_series)],
+                       "series_split": split[-1]}
+  return out
 
 
 def check_generator_batch() -> dict:

@@ -2,7 +2,8 @@
 
 tests/multidevice_checks.py holds the checks that need an exact device count
 (data-parallel training against one device, sharded batches, the divisibility
-errors, per-series models on a mesh of four against one device), so a collective
+errors, per-series models on a mesh of four, split by series or by batch, against one
+device), so a collective
 that hangs (tests/conftest.py) fails one test by its timeout instead of killing a
 pytest worker.
 """
@@ -48,7 +49,12 @@ def test_generators_refuse_a_batch_that_does_not_split_over_the_devices():
 
 
 def test_per_series_models_trained_on_four_devices_score_as_on_one():
-  four = run_check("per_series_detector")["scores"]
-  one = run_check("per_series_detector", devices=1)["scores"]
-  for a, b in zip(four, one):
-    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+  four, one = run_check("per_series_detector"), run_check("per_series_detector", devices=1)
+  # Four series split over four devices (one model each); two series cannot, so the
+  # batch is split instead; one device holds every model.
+  assert [four[k]["series_split"] for k in ("2", "4")] == [False, True]
+  assert [one[k]["series_split"] for k in ("2", "4")] == [True, True]
+  for k in ("2", "4"):
+    assert len(four[k]["scores"]) == int(k)
+    for a, b in zip(four[k]["scores"], one[k]["scores"]):
+      np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)

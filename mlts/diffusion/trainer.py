@@ -142,7 +142,7 @@ def train_variant_per_series(config: ml_collections.ConfigDict, dcfg: ml_collect
     state = train.fit(state, per_series.stacked_loss(loss_k, arrays), stacked, config.training,
                       key=streams["train"], seed=config.seed,
                       checkpoint_dir=os.path.join(workdir, "checkpoints", tag),
-                      writer=writer, mesh=mesh)
+                      writer=writer, mesh=mesh, series_axis=True)
   finally:
     writer.close()
   params = state.ema_params if config.training.ema_decay > 0 else state.params

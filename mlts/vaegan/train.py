@@ -427,4 +427,4 @@ def fit_per_series(config: ml_collections.ConfigDict, training: ml_collections.C
   state = StackedState(step=jnp.zeros((), jnp.int32), models=models)
   return train_lib.fit(state, None, x, training, key=train_key, seed=seed,
                        checkpoint_dir=checkpoint_dir, writer=writer, mesh=mesh, hooks=hooks,
-                       train_step=make_stacked_train_step(config))
+                       train_step=make_stacked_train_step(config), series_axis=True)
