@@ -423,6 +423,12 @@ def report_figure(path: str, real, fake, result: dict, *, max_features: int = 12
     ax.set_title(f"{names[d]} ({result['type'][d]})", fontsize=9)
     ax.tick_params(labelsize=7)
   axes[0, 0].legend(fontsize=7)
+  for ax in axes[-1]:
+    ax.set_xlabel("feature value (latent units)", fontsize=7)
+  for ax in axes[:, 0]:
+    ax.set_ylabel("density", fontsize=7)
+  fig.suptitle("Feature characterization, real vs synthetic (proposal's feature-"
+               "characterization objective; no published figure)", fontsize=9)
   fig.tight_layout()
   fig.savefig(path, dpi=90)
   plt.close(fig)

@@ -151,7 +151,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
        f"{name} normal (test)": (emb["test normal"], "tab:blue"),
        f"{name} anomalous (test)": (emb["anomalous"], "tab:red"),
        f"{other_name.upper()} normal (test)": (emb["cross-spacecraft"], "tab:green")},
-      title="Laplacian eigenmap of the diffusion latent")
+      title="Laplacian eigenmap of the diffusion latent (proposal's OOD objective; "
+            "no published figure)")
   results = {
       "spacecraft": data.spacecraft, "other": other_name, "window": int(dc.window),
       "counts": {k: int(v.shape[0]) for k, v in sets.items()},

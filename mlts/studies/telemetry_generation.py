@@ -296,7 +296,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
        full_name: (embedded[full_name][0], "tab:orange"),
        "β-VAEGAN": (embedded["β-VAEGAN"][0], "tab:green"),
        "anomalous (test)": (anom_feats, "tab:red")},
-      title="Laplacian eigenmap of the channel-classifier embedding")
+      title="Laplacian eigenmap of the channel-classifier embedding (proposal's "
+            "latent-metric objective; no published figure)")
   names = [f"dct{k}" for k in range(real_latent.shape[1])]
   char = features.characterize(real_latent, embedded[full_name][1], seed=config.seed,
                                names=names)
