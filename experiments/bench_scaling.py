@@ -14,12 +14,16 @@
   host devices (one subprocess each, XLA_FLAGS), from two fits of N and 2N
   steps after a first fit that compiles (fixed costs cancel), and the largest
   parameter difference against 1 device: a correctness and overhead check
-  (forced devices share the CPU cores, so no speed-up is expected on one CPU).
+  (forced devices share the CPU cores, so no speed-up is expected on one CPU);
+  then the same for P processes x D devices each (`--processes=2x2`: P
+  subprocesses on localhost joined by `jax.distributed` with gloo collectives,
+  checkpoints in one shared directory), as a correctness and overhead check of
+  the multi-host path.
 * metrics: seconds of `metrics.vus` and `metrics.range_auc` at each length
   (the synthetic labels and scores of experiments/bench_metrics.py), with
   their exponents.
 
-Not measured here: several processes (multi-host) and a GPU; the JSON says so.
+Not measured here: several real hosts and a GPU; the JSON says which backend ran.
 """
 
 from __future__ import annotations
@@ -42,7 +46,11 @@ flags.DEFINE_list("sizes", ["100000", "1000000", "10000000"], "Series lengths (p
 flags.DEFINE_list("detectors", ["recommended", "knn_window"], "Detectors scored.")
 flags.DEFINE_list("metric_sizes", ["100000", "1000000", "10000000"], "Lengths for the metrics.")
 flags.DEFINE_list("devices", ["1", "2", "4"], "Forced host device counts for training.")
+flags.DEFINE_list("processes", ["2x1"], "Multi-process training runs, PxD: P processes "
+                  "of D forced host devices each (localhost, gloo); empty for none.")
 flags.DEFINE_integer("train_steps", 1000, "N of the N / 2N training fits.")
+flags.DEFINE_integer("job_timeout", 600, "Seconds a multi-process job may take before it is "
+                     "killed and reported as hung.")
 flags.DEFINE_integer("range_window", 100, "VUS max_window and Range-AUC window.")
 flags.DEFINE_integer("score_chunk", 1 << 17, "Steps per scoring chunk.")
 flags.DEFINE_string("workdir", "", "Where the fitted detectors are saved (default: a temp dir).")
@@ -81,6 +89,43 @@ def _exponent(sizes, values) -> float | None:
   return float(np.polyfit(x, y, 1)[0])
 
 
+def _free_port() -> int:
+  import socket
+  with socket.socket() as sock:
+    sock.bind(("localhost", 0))
+    return sock.getsockname()[1]
+
+
+def _run_job(specs: list[dict], env: dict) -> dict:
+  """The processes of one multi-process job, started together; process 0's JSON."""
+  # Output goes to files, not pipes: a process blocked on a full pipe that nobody reads
+  # yet would stall every other process at the next collective.
+  logs = [(tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")) for _ in specs]
+  procs = [subprocess.Popen([sys.executable, "-m", "experiments.bench_scaling",
+                             f"--worker={json.dumps(spec)}"], stdout=out, stderr=err,
+                            text=True, env=env) for spec, (out, err) in zip(specs, logs)]
+  deadline = time.monotonic() + FLAGS.job_timeout
+  try:
+    for p in procs:
+      p.wait(timeout=max(deadline - time.monotonic(), 1))
+  except subprocess.TimeoutExpired:
+    for p in procs:
+      p.kill()
+    return {"error": f"no result within {FLAGS.job_timeout} s (a collective that never "
+                     "completed: see tests/conftest.py)", "returncode": None}
+  outs = []
+  for out, err in logs:
+    out.seek(0)
+    err.seek(0)
+    outs.append((out.read(), err.read()))
+  for p, (_, err) in zip(procs, outs):
+    if p.returncode != 0:
+      lines = err.strip().splitlines()
+      telling = [x for x in lines if x[:1] == "F" and x[1:5].isdigit() or "Error" in x]
+      return {"error": (telling or lines or ["failed"])[-1][:400], "returncode": p.returncode}
+  return json.loads(outs[0][0].strip().splitlines()[-1])
+
+
 def _run_worker(spec: dict, env: dict | None = None) -> dict:
   out = subprocess.run([sys.executable, "-m", "experiments.bench_scaling",
                         f"--worker={json.dumps(spec)}"], capture_output=True, text=True,
@@ -113,21 +158,31 @@ def _score_worker(spec: dict) -> dict:
 
 def _train_worker(spec: dict) -> dict:
   import jax
+  if spec.get("num_processes", 1) > 1:
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(coordinator_address=f"localhost:{spec['port']}",
+                               num_processes=spec["num_processes"],
+                               process_id=spec["process_id"])
 
   from mlts import detectors
   x = telemetry(20000, seed=0)
   times, params = [], None
-  for steps in (spec["steps"], spec["steps"], 2 * spec["steps"]):  # the first compiles
-    det = detectors.create("recommended", training={"num_steps": steps,
+  for k, steps in enumerate((spec["steps"], spec["steps"], 2 * spec["steps"])):
+    det = detectors.create("recommended", training={"num_steps": steps,  # the first compiles
                                                      "checkpoint_every": steps,
                                                      "log_every": steps})
     start = time.perf_counter()
-    det.fit(x)
+    # Several processes share one checkpoint directory (Orbax's multi-host protocol).
+    det.fit(x, **({"workdir": os.path.join(spec["workdir"], f"fit{k}")}
+                  if spec.get("workdir") else {}))
     times.append(time.perf_counter() - start)
     params = det._params
   leaves = [np.asarray(v, np.float64).ravel() for v in jax.tree.leaves(params)]
-  return {"devices": len(jax.devices()), "fit_seconds": times[1:],
-          "steps_per_second": spec["steps"] / max(times[2] - times[1], 1e-9),
+  return {"processes": jax.process_count(), "devices": len(jax.devices()),
+          "fit_seconds": times[1:],
+          # None when the 2N fit was not slower than the N fit (N too small to time).
+          "steps_per_second": (spec["steps"] / (times[2] - times[1])
+                               if times[2] > times[1] else None),
           "params": np.concatenate(leaves).tolist()}
 
 
@@ -152,12 +207,20 @@ def scoring(sizes: list[int], names: list[str], workdir: str, chunk: int) -> dic
   return out
 
 
-def training(devices: list[int], steps: int) -> dict:
+def training(devices: list[int], steps: int, processes: list[str] = ()) -> dict:
   runs = {}
   for d in devices:
     env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={d}",
                JAX_PLATFORMS="cpu")
     runs[d] = _run_worker({"kind": "train", "steps": steps}, env=env)
+  for job in processes:
+    num, per = (int(v) for v in job.lower().split("x"))
+    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={per}",
+               JAX_PLATFORMS="cpu")
+    port, shared = _free_port(), tempfile.mkdtemp(prefix="mlts_bench_multiprocess_")
+    runs[f"{num}x{per}"] = _run_job(
+        [{"kind": "train", "steps": steps, "num_processes": num, "process_id": i,
+          "port": port, "workdir": shared} for i in range(num)], env)
   base = np.asarray(runs[devices[0]].get("params", []))
   out = {}
   for d, r in runs.items():
@@ -168,7 +231,7 @@ def training(devices: list[int], steps: int) -> dict:
     r["max_abs_param_diff_vs_first"] = float(np.max(np.abs(p - base))) if base.size else None
     out[str(d)] = r
   return {"by_devices": out, "steps": steps,
-          "multi_process": "not measured: multi-host training is not built yet"}
+          "note": "keys: forced host devices of one process, or PROCESSESxDEVICES"}
 
 
 def metric_timings(sizes: list[int], window: int) -> dict:
@@ -208,7 +271,8 @@ def main(argv):
     report["scoring"] = scoring([int(float(s)) for s in FLAGS.sizes], FLAGS.detectors, workdir,
                                 FLAGS.score_chunk)
   if "training" in FLAGS.parts:
-    report["training"] = training([int(d) for d in FLAGS.devices], FLAGS.train_steps)
+    report["training"] = training([int(d) for d in FLAGS.devices], FLAGS.train_steps,
+                                  [p for p in FLAGS.processes if p])
   if "metrics" in FLAGS.parts:
     report["metrics"] = metric_timings([int(float(s)) for s in FLAGS.metric_sizes],
                                        FLAGS.range_window)
