@@ -22,7 +22,7 @@ import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from mlts import checkpointing, studies
+from mlts import checkpointing, distributed, studies
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file(
@@ -40,33 +40,6 @@ flags.DEFINE_enum("cpu_collectives", None, ["gloo", "mpi"],
 flags.mark_flags_as_required(["config", "workdir"])
 
 
-def initialize_distributed(*, distributed: bool, coordinator_address, num_processes,
-                           process_id, cpu_collectives) -> None:
-  """Starts JAX's multi-process runtime when asked; checks the flags first.
-
-  Raises:
-    app.UsageError: an incomplete or inconsistent set of flags (named).
-  """
-  manual = {"coordinator_address": coordinator_address, "num_processes": num_processes,
-            "process_id": process_id}
-  given = [k for k, v in manual.items() if v is not None]
-  if given and len(given) < 3:
-    missing = sorted(set(manual) - set(given))
-    raise app.UsageError(f"--{' --'.join(given)} given without --{' --'.join(missing)}: "
-                         "a manual multi-process start needs all three")
-  if given:
-    if num_processes < 1 or not 0 <= process_id < num_processes:
-      raise app.UsageError(f"--process_id={process_id} must lie in 0 .. num_processes - 1 "
-                           f"(--num_processes={num_processes})")
-  if cpu_collectives:
-    jax.config.update("jax_cpu_collectives_implementation", cpu_collectives)
-  if given:
-    jax.distributed.initialize(coordinator_address=coordinator_address,
-                               num_processes=num_processes, process_id=process_id)
-  elif distributed:
-    jax.distributed.initialize()
-
-
 def _quiet_orbax(record: py_logging.LogRecord) -> bool:
   """Drops Orbax's per-save INFO chatter; its warnings and errors still show."""
   return record.levelno > py_logging.INFO or "orbax" not in record.pathname
@@ -76,10 +49,12 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Too many command-line arguments: {argv[1:]}")
   logging.get_absl_handler().addFilter(_quiet_orbax)
-  initialize_distributed(distributed=FLAGS.distributed,
-                         coordinator_address=FLAGS.coordinator_address,
-                         num_processes=FLAGS.num_processes, process_id=FLAGS.process_id,
-                         cpu_collectives=FLAGS.cpu_collectives)
+  try:
+    distributed.initialize(auto=FLAGS.distributed, coordinator_address=FLAGS.coordinator_address,
+                           num_processes=FLAGS.num_processes, process_id=FLAGS.process_id,
+                           cpu_collectives=FLAGS.cpu_collectives)
+  except ValueError as err:
+    raise app.UsageError(str(err)) from err
   logging.info("JAX process %d/%d, local devices %s, %d devices in all, backend %s",
                jax.process_index(), jax.process_count(), jax.local_devices(),
                jax.device_count(), jax.default_backend())

@@ -78,21 +78,18 @@ def test_two_processes_train_as_one_and_resume_after_a_kill(tmp_path):
   assert len(list((tmp_path / "job" / "logs").glob("*/metrics.jsonl"))) == 1
 
 
-def test_distributed_flags_are_checked_before_anything_starts():
+def test_distributed_arguments_are_checked_before_anything_starts():
   import pytest
-  from absl import app
 
-  from experiments import main
-  common = dict(distributed=False, cpu_collectives=None)
-  with pytest.raises(app.UsageError, match="--coordinator_address given without "
-                                           "--num_processes --process_id"):
-    main.initialize_distributed(coordinator_address="localhost:1", num_processes=None,
-                                process_id=None, **common)
-  with pytest.raises(app.UsageError, match="--process_id=2 must lie in 0 .. num_processes - 1"):
-    main.initialize_distributed(coordinator_address="localhost:1", num_processes=2,
-                                process_id=2, **common)
-  main.initialize_distributed(coordinator_address=None, num_processes=None, process_id=None,
-                              **common)  # one process: nothing to start
+  from mlts import distributed
+  with pytest.raises(ValueError, match="--coordinator_address given without "
+                                       "--num_processes --process_id"):
+    distributed.initialize(coordinator_address="localhost:1")
+  with pytest.raises(ValueError, match="--process_id=2 must lie in 0 .. num_processes - 1"):
+    distributed.initialize(coordinator_address="localhost:1", num_processes=2, process_id=2)
+  with pytest.raises(ValueError, match="--cpu_collectives='nccl': expected one of gloo, mpi"):
+    distributed.initialize(cpu_collectives="nccl")
+  assert distributed.initialize() is False  # one process: nothing to start
 
 
 def test_single_process_studies_refuse_a_multi_process_run(monkeypatch, tmp_path):
