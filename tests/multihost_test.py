@@ -25,8 +25,7 @@ def _free_port() -> int:
 
 def _start(process_id: int, num_processes: int, port: int, workdir, out, *extra):
   env = dict(os.environ, JAX_PLATFORMS="cpu",
-             XLA_FLAGS=f"--xla_force_host_platform_device_count={2 // num_processes} "
-                       "--xla_backend_optimization_level=0")
+             XLA_FLAGS=f"--xla_force_host_platform_device_count={2 // num_processes}")
   return subprocess.Popen(
       [sys.executable, CHECKS, str(process_id), str(num_processes), str(port), str(workdir),
        str(out), *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
