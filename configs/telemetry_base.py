@@ -103,7 +103,7 @@ def get_config(spacecraft: str = "smap", study: str = "generation",
     config.variants = ("full", "no_gamma") if study == "generation" else ("full",)
     config.diffusion.num_steps = 20
     net = config.network
-    net.base_width, net.channel_mults, net.num_res_blocks = 8, (1, 2), 1
+    net.base_width, net.channel_mults, net.num_res_blocks = 8, (1,), 1  # one level
     net.attention_levels, net.num_heads, net.num_groups = (), 2, 4  # no attention: compiles faster
     config.training.num_steps = 4
     config.training.batch_size = 8

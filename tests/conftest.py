@@ -5,7 +5,9 @@ XLA_FLAGS must be set before JAX initializes its backend, hence here.
 Known XLA:CPU (jaxlib 0.10.2) hazards on this 2-core machine, both seen on
 2026-12-01: with the four forced devices, the in-process all-reduce of a
 training step can deadlock when the machine is loaded (its rendezvous aborts
-the process after 40 s, taking a pytest-xdist worker with it); with ONE device,
+the process after 40 s, taking a pytest-xdist worker with it; since 2026-12-02
+`train.fit` runs one step at a time on such meshes, `train._collectives_can_starve`,
+which removes the deadlock of steps dispatched ahead); with ONE device,
 `tests/diffusion_process_test.py::test_ode_samples_have_the_data_moments[vp-True]`
 hangs every time (blocked, no CPU use), so one device is no way out. The checks
 that need exactly four devices also run in subprocesses (tests/multidevice_test.py).

@@ -165,3 +165,16 @@ def test_map_batches_pads_the_last_chunk_drops_the_padding_and_shards_over_the_m
   # Split over a mesh of four devices: tests/multidevice_test.py.
   with pytest.raises(ValueError, match="no rows"):
     sharding.map_batches(fn, x[:0], 4)
+
+
+def test_several_cpu_devices_run_one_step_at_a_time(tmp_path, monkeypatch):
+  # Steps dispatched ahead can deadlock XLA:CPU's all-reduce (train._collectives_can_starve):
+  # on a mesh of several CPU devices fit awaits every step; on one device only the first.
+  awaited = []
+  block = jax.block_until_ready
+  monkeypatch.setattr(jax, "block_until_ready", lambda x: awaited.append(1) or block(x))
+  assert jax.device_count() == 4  # tests/conftest.py
+  _fit(str(tmp_path / "four"), num_steps=6, mesh=sharding.make_mesh())
+  four, awaited[:] = len(awaited), []
+  _fit(str(tmp_path / "one"), num_steps=6, mesh=sharding.make_mesh(jax.devices()[:1]))
+  assert (four, len(awaited)) == (6 + 1, 1)  # + the timed first step
