@@ -89,11 +89,12 @@ def _exponent(sizes, values) -> float | None:
   return float(np.polyfit(x, y, 1)[0])
 
 
-def _free_port() -> int:
-  import socket
-  with socket.socket() as sock:
-    sock.bind(("localhost", 0))
-    return sock.getsockname()[1]
+def _failure(stderr: str, returncode: int) -> dict:
+  """A failed worker's result: its most telling stderr line (an XLA fatal check, else
+  the last error line, else the last line)."""
+  lines = stderr.strip().splitlines()
+  telling = [x for x in lines if x[:1] == "F" and x[1:5].isdigit() or "Error" in x]
+  return {"error": (telling or lines or ["failed"])[-1][:400], "returncode": returncode}
 
 
 def _run_job(specs: list[dict], env: dict) -> dict:
@@ -120,9 +121,7 @@ def _run_job(specs: list[dict], env: dict) -> dict:
     outs.append((out.read(), err.read()))
   for p, (_, err) in zip(procs, outs):
     if p.returncode != 0:
-      lines = err.strip().splitlines()
-      telling = [x for x in lines if x[:1] == "F" and x[1:5].isdigit() or "Error" in x]
-      return {"error": (telling or lines or ["failed"])[-1][:400], "returncode": p.returncode}
+      return _failure(err, p.returncode)
   return json.loads(outs[0][0].strip().splitlines()[-1])
 
 
@@ -130,10 +129,8 @@ def _run_worker(spec: dict, env: dict | None = None) -> dict:
   out = subprocess.run([sys.executable, "-m", "experiments.bench_scaling",
                         f"--worker={json.dumps(spec)}"], capture_output=True, text=True,
                        env=env, check=False)
-  if out.returncode != 0:  # the most telling line: an XLA fatal check, else the last error
-    lines = out.stderr.strip().splitlines()
-    telling = [x for x in lines if x[:1] == "F" and x[1:5].isdigit() or "Error" in x]
-    return {"error": (telling or lines or ["failed"])[-1][:400], "returncode": out.returncode}
+  if out.returncode != 0:
+    return _failure(out.stderr, out.returncode)
   return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -208,6 +205,7 @@ def scoring(sizes: list[int], names: list[str], workdir: str, chunk: int) -> dic
 
 
 def training(devices: list[int], steps: int, processes: list[str] = ()) -> dict:
+  from mlts import distributed
   runs = {}
   for d in devices:
     env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={d}",
@@ -217,7 +215,8 @@ def training(devices: list[int], steps: int, processes: list[str] = ()) -> dict:
     num, per = (int(v) for v in job.lower().split("x"))
     env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={per}",
                JAX_PLATFORMS="cpu")
-    port, shared = _free_port(), tempfile.mkdtemp(prefix="mlts_bench_multiprocess_")
+    port = distributed.free_local_port()
+    shared = tempfile.mkdtemp(prefix="mlts_bench_multiprocess_")
     runs[f"{num}x{per}"] = _run_job(
         [{"kind": "train", "steps": steps, "num_processes": num, "process_id": i,
           "port": port, "workdir": shared} for i in range(num)], env)

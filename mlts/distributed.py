@@ -58,3 +58,12 @@ def initialize(*, auto: bool = False, coordinator_address: str | None = None,
     jax.distributed.initialize()
     return True
   return False
+
+
+def free_local_port() -> int:
+  """A TCP port free on localhost now: the coordinator port of a job whose processes
+  all start on this machine (tests, benchmarks)."""
+  import socket
+  with socket.socket() as sock:
+    sock.bind(("localhost", 0))
+    return sock.getsockname()[1]

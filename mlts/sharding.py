@@ -3,9 +3,9 @@
 One mesh axis, 'batch', over `jax.devices()` (every device of every process once
 `jax.distributed.initialize()` has run). Training state is replicated; batches
 are split along their first axis. Works unchanged on one CPU, several forced host
-devices (tests), a GPU node, or several hosts: there each process builds only the
-rows of a global batch that its own devices hold
-(`jax.make_array_from_process_local_data`) and gathers outputs with
+devices (tests), a GPU node, or several hosts: there each process reads and
+transfers only the blocks of a global array that its own devices hold
+(`jax.make_array_from_callback`) and gathers outputs with
 `multihost_utils.process_allgather`.
 """
 
@@ -46,11 +46,19 @@ def series_sharded(mesh: Mesh, ndim: int, axis: int = 0) -> NamedSharding:
   return NamedSharding(mesh, PartitionSpec(*spec))
 
 
-def put_global(x: np.ndarray, target: NamedSharding) -> jax.Array:
-  """A host array (the same on every process) placed with `target`; each process
-  transfers only the blocks its own devices hold."""
+def put_global(x, target: NamedSharding):
+  """An array (the same on every process) placed with `target`; each process
+  transfers only the blocks its own devices hold.
+
+  Typed PRNG keys keep their type; leaves without a shape are returned as they are.
+  """
   if not is_multi_process(target.mesh):
     return jax.device_put(x, target)
+  if not hasattr(x, "shape"):
+    return x
+  if isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+    return jax.random.wrap_key_data(put_global(jax.random.key_data(x), target),
+                                    impl=jax.random.key_impl(x))
   x = np.asarray(x)
   return jax.make_array_from_callback(x.shape, target, lambda index: x[index])
 
@@ -69,65 +77,35 @@ def is_multi_process(mesh: Mesh) -> bool:
   return any(d.process_index != me for d in mesh.devices.flat)
 
 
-def process_rows(mesh: Mesh, num_rows: int) -> slice:
-  """The rows of a batch-sharded [num_rows, ...] array that this process's devices hold.
-
-  All rows on one process; on several, a contiguous block (the mesh lists the
-  devices of each process together, as `jax.devices()` does).
-  """
-  if not is_multi_process(mesh):
-    return slice(0, num_rows)
-  spans = sorted((idx[0].start or 0, num_rows if idx[0].stop is None else idx[0].stop)
-                 for idx in batch_sharded(mesh).addressable_devices_indices_map(
-                     (num_rows,)).values())
-  for (_, stop), (start, _) in zip(spans, spans[1:]):
-    if stop != start:
-      raise ValueError(f"the devices of process {jax.process_index()} do not hold one "
-                       f"contiguous block of the batch ({spans}); build the mesh from "
-                       "jax.devices() in its order")
-  return slice(spans[0][0], spans[-1][1])
-
-
-def put_local_batch(local, mesh: Mesh, num_rows: int):
-  """Builds a global batch of `num_rows` rows from this process's rows (`process_rows`).
+def put_rows(x: np.ndarray, rows: np.ndarray, target: NamedSharding) -> jax.Array:
+  """`x[rows]` (x the same on every process) placed with `target`; each process reads
+  and transfers only the blocks its own devices hold (its rows of a batch split over
+  'batch', or its series of a batch split by series).
 
   Args:
-    local: pytree of [rows, ...] host arrays, the rows `process_rows(mesh, num_rows)`
-      of the global batch (all of it on one process).
-    mesh: the device mesh.
-    num_rows: rows of the global batch.
+    x: [N, ...] host array.
+    rows: [B] indices into x's first axis.
+    target: the sharding of the [B, ...] result.
   """
-  target = batch_sharded(mesh)
-  if not is_multi_process(mesh):
-    return jax.device_put(local, target)
-  return jax.tree.map(lambda x: jax.make_array_from_process_local_data(
-      target, np.asarray(x), (num_rows,) + tuple(np.shape(x)[1:])), local)
+  if not is_multi_process(target.mesh):
+    return jax.device_put(x[rows], target)
+  shape = (len(rows),) + tuple(x.shape[1:])
+  # Basic slicing of the other axes is a view: only the block's rows are copied.
+  return jax.make_array_from_callback(
+      shape, target, lambda index: x[(slice(None),) + tuple(index[1:])][rows[index[0]]])
 
 
 def put_batch(batch, mesh: Mesh):
   """Places a host batch (pytree of [B, ...] arrays, the same on every process) on the
   devices, split over 'batch'; each process transfers only its own rows."""
-  if not is_multi_process(mesh):
-    return jax.device_put(batch, batch_sharded(mesh))
-  num_rows = jax.tree.leaves(batch)[0].shape[0]
-  rows = process_rows(mesh, num_rows)
-  return put_local_batch(jax.tree.map(lambda x: np.asarray(x)[rows], batch), mesh, num_rows)
+  target = batch_sharded(mesh)
+  return jax.tree.map(lambda x: put_global(x, target), batch)
 
 
 def put_replicated(tree, mesh: Mesh):
   """A full copy of `tree` (the same on every process) on every device of `mesh`."""
   target = replicated(mesh)
-  if not is_multi_process(mesh):
-    return jax.device_put(tree, target)
-
-  def put(x):
-    if isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
-      return jax.random.wrap_key_data(
-          jax.device_put(np.asarray(jax.random.key_data(x)), target),
-          impl=jax.random.key_impl(x))
-    return jax.device_put(np.asarray(x), target) if hasattr(x, "shape") else x
-
-  return jax.tree.map(put, tree)
+  return jax.tree.map(lambda x: put_global(x, target), tree)
 
 
 def to_host(tree):

@@ -144,12 +144,11 @@ def fit(state: TrainState, loss_fn: LossFn | None, train_windows: np.ndarray,
   by_series = series_axis and _split_series(state, train_windows, mesh)
   if by_series:
     state_sharding = _series_shardings(state, train_windows.shape[1], mesh)
-    state = jax.tree.map(sharding.put_global, _host(state), state_sharding)
+    state = jax.tree.map(sharding.put_global, state, state_sharding)
     batch_sharding = sharding.series_sharded(mesh, train_windows.ndim, axis=1)
   else:
     state_sharding, batch_sharding = replicated, sharding.batch_sharded(mesh)
     state = sharding.put_replicated(state, mesh)
-  rows = sharding.process_rows(mesh, batch_size)  # this process's rows of every batch
   manager = checkpointing.make_manager(
       checkpoint_dir, max_to_keep=config.max_checkpoints,
       save_interval_steps=config.checkpoint_every)
@@ -173,10 +172,7 @@ def fit(state: TrainState, loss_fn: LossFn | None, train_windows: np.ndarray,
       logging.info("Checkpoint at step %d already reaches num_steps=%d", start, num_steps)
     for step in range(start, num_steps):
       idx = batch_indices(seed, step, num_examples, batch_size)  # the same on every process
-      if by_series:  # every process holds all rows, but only its devices' series
-        batch = sharding.put_global(train_windows[idx], batch_sharding)
-      else:
-        batch = sharding.put_local_batch(train_windows[idx[rows]], mesh, batch_size)
+      batch = sharding.put_rows(train_windows, idx, batch_sharding)  # this process's part
       if step == start:
         compile_start = time.perf_counter()
       state, metrics = step_fn(state, batch, key)
@@ -262,16 +258,6 @@ def _series_shardings(state, num_series: int, mesh):
     return sharding.replicated(mesh)
 
   return jax.tree.map(leaf, state)
-
-
-def _host(tree):
-  """`tree` as host arrays (typed PRNG keys are kept as they are)."""
-  def get(x):
-    if not hasattr(x, "dtype") or jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
-      return x
-    return np.asarray(x)
-
-  return jax.tree.map(get, tree)
 
 
 def _check_and_log(pending, writer: MetricWriter, last_saved, checkpoint_dir: str) -> None:

@@ -8,19 +8,14 @@ resume from it when both processes are started again.
 """
 
 import os
-import socket
 import subprocess
 import sys
 
 import numpy as np
 
+from mlts import distributed
+
 CHECKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "multihost_checks.py")
-
-
-def _free_port() -> int:
-  with socket.socket() as s:
-    s.bind(("localhost", 0))
-    return s.getsockname()[1]
 
 
 def _start(process_id: int, num_processes: int, port: int, workdir, out, *extra):
@@ -46,7 +41,7 @@ def _finish(procs, timeout: int = 240):
 
 
 def _job(num_processes: int, workdir, out, *extra):
-  port = _free_port()
+  port = distributed.free_local_port()
   return [_start(k, num_processes, port, workdir, out, *extra) for k in range(num_processes)]
 
 
