@@ -27,9 +27,9 @@ CHECKPOINT_EVERY = 3
 
 def _join(process_id: int, num_processes: int, port: int) -> None:
   if num_processes > 1:
-    jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    jax.distributed.initialize(coordinator_address=f"localhost:{port}",
-                               num_processes=num_processes, process_id=process_id)
+    from mlts import distributed
+    distributed.initialize(coordinator_address=f"localhost:{port}", cpu_collectives="gloo",
+                           num_processes=num_processes, process_id=process_id)
 
 
 def _kill_after(model: str, step: int) -> None:
