@@ -22,7 +22,9 @@ CONSTANT = -3.25  # the value of the last feature
 
 TINY = {
     "diffusion": dict(
-        diffusion={"num_steps": 20},
+        # The KLT basis, as the generation benchmarks (configs/generation_base.py); the
+        # per-channel DCT has the detectors' end-to-end tests.
+        diffusion={"num_steps": 20, "representation": "klt"},
         network={"base_width": 8, "channel_mults": (1,), "num_res_blocks": 1,
                  "attention_levels": (), "num_heads": 2, "num_groups": 4},
         training={"num_steps": 3, "batch_size": 16, "ema_decay": 0.0, "log_every": 3,
@@ -241,6 +243,23 @@ def test_save_load_round_trip(fitted, data, tmp_path):
   mask = random_mask((4, L, C), seed=3)
   assert np.array_equal(loaded.impute(data[:4], mask, seed=2, members=2),
                         gen.impute(data[:4], mask, seed=2, members=2))
+
+
+def test_load_refuses_arrays_of_another_representation(fitted, tmp_path):
+  name, gen, _ = fitted
+  if name != "diffusion":
+    pytest.skip("the diffusion generator's basis")
+  assert np.shape(gen.process.basis) == (L * C, L * C)  # 'klt': the flattened window
+  directory = gen.save(str(tmp_path / "saved"))
+  meta_path = os.path.join(directory, "generator.json")
+  with open(meta_path) as f:
+    meta = json.load(f)
+  meta["config"]["diffusion"]["representation"] = "freq"  # the arrays are a KLT model's
+  with open(meta_path, "w") as f:
+    json.dump(meta, f)
+  with pytest.raises(ValueError, match=rf"process.basis has shape \({L * C}, {L * C}\), "
+                                       rf"expected \({L}, {L}\)"):
+    generators.load(directory)
 
 
 def test_load_reports_bad_directories(fitted, tmp_path):

@@ -7,9 +7,19 @@ time, per channel: the coefficients are c = Uᵀx, i.e. `to_basis(x, U)`, and
 * 'time': U = I (the time domain);
 * 'freq': U = the orthonormal DCT-II matrix (column k is the k-th cosine);
 * 'both': U = DCT-II, and the network also receives the DCT coefficients of
-  its input as extra channels (`network_input`).
+  its input as extra channels (`network_input`);
+* 'klt': the Karhunen–Loève transform of whole windows, U [L·C, L·C] whose
+  columns are the principal directions of the flattened training windows
+  (`klt_matrix`). It acts on the window flattened time-major, so it mixes
+  channels as well as time steps: the training covariance is diagonal in it
+  and its leading components are the energy-optimal subspace (the DCT is the
+  KLT of a stationary process, one channel at a time). The diagonal Gaussian
+  of the training windows in this basis is their full-covariance Gaussian.
 
-A component is one (k, c) pair: n = L·C components in all.
+A component is one (k, c) pair for the bases along time, one principal
+direction (index k·C + c of the flattened [L, C] array) for 'klt': n = L·C
+components in all. `to_basis` and `from_basis` tell the two kinds apart by the
+basis' size: [L, L] acts along time, [L·C, L·C] on the flattened window.
 `select_components` picks the set I that the forward process attenuates: the
 components outside the smallest set holding `energy_keep` of the training
 energy in basis U (mean squared coefficient over training windows).
@@ -22,7 +32,7 @@ import numpy as np
 
 from mlts import checks
 
-REPRESENTATIONS = ("time", "freq", "both")
+REPRESENTATIONS = ("time", "freq", "both", "klt")
 
 
 def dct_matrix(length: int) -> np.ndarray:
@@ -40,22 +50,79 @@ def dct_matrix(length: int) -> np.ndarray:
   return u
 
 
-def basis_matrix(representation: str, length: int) -> np.ndarray:
-  """U [L, L] for a representation: identity ('time') or DCT-II ('freq', 'both')."""
+def klt_matrix(train_windows) -> np.ndarray:
+  """Karhunen–Loève basis U [L·C, L·C] of training windows [N, L, C] (flattened time-major).
+
+  The eigenvectors of the windows' covariance (about their mean), by
+  decreasing eigenvalue; each column's sign makes its largest-magnitude entry
+  positive, so the basis is a deterministic function of the data. UᵀU = I.
+  """
+  x = checks.finite_array(train_windows, name="training windows", ndim=3)
+  flat = x.reshape(x.shape[0], -1)
+  if flat.shape[0] < 2:
+    raise ValueError(f"the 'klt' basis needs >= 2 training windows, got {flat.shape[0]}")
+  eigvals, vectors = np.linalg.eigh(np.cov(flat, rowvar=False, bias=True).reshape(
+      flat.shape[1], flat.shape[1]))
+  vectors = vectors[:, np.argsort(-eigvals, kind="stable")]
+  peak = vectors[np.argmax(np.abs(vectors), axis=0), np.arange(vectors.shape[1])]
+  return vectors * np.where(peak < 0, -1.0, 1.0)
+
+
+def basis_matrix(representation: str, length: int, train_windows=None) -> np.ndarray:
+  """U: identity ('time') or DCT-II ('freq', 'both') [L, L]; KLT ('klt') [L·C, L·C].
+
+  `train_windows` [N, L, C]: needed by (only) 'klt'.
+  """
   if representation not in REPRESENTATIONS:
     raise ValueError(
         f"representation must be one of {REPRESENTATIONS}, got {representation!r}")
+  if representation == "klt":
+    if train_windows is None:
+      raise ValueError("the 'klt' representation needs training windows to build its basis")
+    return klt_matrix(train_windows)
   return np.eye(length) if representation == "time" else dct_matrix(length)
 
 
+def basis_shape(representation: str, length: int, channels: int) -> tuple[int, int]:
+  """The shape of U for a representation and windows [L, C]."""
+  n = length * channels if representation == "klt" else length
+  return (n, n)
+
+
+def _acts_on_flat(x_shape, basis_shape) -> bool:
+  """True for a basis over the flattened window [L·C, L·C], False for one along time."""
+  length, channels = x_shape[-2:]
+  if basis_shape[0] == length:
+    return False
+  if basis_shape[0] == length * channels:
+    return True
+  raise ValueError(f"basis of shape {tuple(basis_shape)} fits neither the length {length} nor "
+                   f"the flattened size {length * channels} of windows {tuple(x_shape[-2:])}")
+
+
 def to_basis(x, basis):
-  """Coefficients c = Uᵀx along time: [..., L, C] -> [..., L, C]."""
+  """Coefficients c = Uᵀx: [..., L, C] -> [..., L, C] (along time, or of the flattened window)."""
+  if _acts_on_flat(x.shape, basis.shape):
+    flat = x.reshape(x.shape[:-2] + (-1,))
+    return jnp.matmul(flat, basis).reshape(x.shape)
   return jnp.einsum("lk,...lc->...kc", basis, x)
 
 
 def from_basis(c, basis):
   """Windows x = U c: [..., L, C] coefficients -> [..., L, C]."""
+  if _acts_on_flat(c.shape, basis.shape):
+    flat = c.reshape(c.shape[:-2] + (-1,))
+    return jnp.matmul(flat, basis.T).reshape(c.shape)
   return jnp.einsum("lk,...kc->...lc", basis, c)
+
+
+def coefficients(x, basis) -> np.ndarray:
+  """Host-side `to_basis` in float64: [N, L, C] -> [N, L, C] NumPy coefficients."""
+  x = np.asarray(x, np.float64)
+  u = np.asarray(basis, np.float64)
+  if _acts_on_flat(x.shape, u.shape):
+    return (x.reshape(x.shape[0], -1) @ u).reshape(x.shape)
+  return np.einsum("lk,nlc->nkc", u, x)
 
 
 def network_input(x, basis, representation: str):
@@ -68,8 +135,7 @@ def network_input(x, basis, representation: str):
 def component_energy(train_windows, basis) -> np.ndarray:
   """Mean squared coefficient per component over training windows: [N, L, C] -> [L, C]."""
   x = checks.finite_array(train_windows, name="training windows", ndim=3)
-  c = np.einsum("lk,nlc->nkc", np.asarray(basis, np.float64), x)
-  return np.mean(c ** 2, axis=0)
+  return np.mean(coefficients(x, basis) ** 2, axis=0)
 
 
 def select_components(train_windows, basis, energy_keep: float = 0.95) -> np.ndarray:
@@ -81,7 +147,7 @@ def select_components(train_windows, basis, energy_keep: float = 0.95) -> np.nda
 
   Args:
     train_windows: [N, L, C] training windows.
-    basis: U [L, L].
+    basis: U ([L, L] or [L·C, L·C], see `to_basis`).
     energy_keep: fraction of the energy kept outside I, in (0, 1].
 
   Returns:

@@ -31,6 +31,7 @@ from sklearn import covariance
 
 from mlts import latent, sharding
 from mlts.data import windows as windows_lib
+from mlts.diffusion import basis as basis_lib
 from mlts.diffusion import process as process_lib
 from mlts.diffusion import samplers
 from mlts.diffusion.process import Process
@@ -149,8 +150,7 @@ class LatentReference:
 
   @staticmethod
   def _coeffs(process: Process, z: np.ndarray) -> np.ndarray:
-    c = np.einsum("lk,nlc->nkc", np.asarray(process.basis, np.float64),
-                  np.asarray(z, np.float64))
+    c = basis_lib.coefficients(z, process.basis)
     return c.reshape(c.shape[0], -1)
 
   def scores(self, z: np.ndarray) -> dict[str, np.ndarray]:

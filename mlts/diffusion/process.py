@@ -49,7 +49,7 @@ def default_config() -> ml_collections.ConfigDict:
   config.kind = "ddpm"  # ddpm (discrete) | vp | ve (score SDE, continuous t in [0, 1])
   config.schedule = "linear"  # linear | cosine
   config.num_steps = 1000  # T (DDPM); time-grid size for the SDEs
-  config.representation = "freq"  # time (U = I) | freq (U = DCT-II) | both (DCT + extra inputs)
+  config.representation = "freq"  # time (U = I) | freq (DCT-II) | both (DCT + extra inputs) | klt
   config.attenuate = True  # the two-phase γ; False = the standard isotropic process
   config.threshold = "snr"  # t*: snr | gaussianity | fixed
   config.snr_level = 0.1  # 'snr': first t with a/σ̄ below this
@@ -73,7 +73,7 @@ class Process(flax.struct.PyTreeNode):
 
   Attributes:
     schedule: a(t), σ̄(t).
-    basis: U [L, L].
+    basis: U: [L, L] along time, or [L·C, L·C] for 'klt' (`basis.to_basis`).
     mask: [L, C] float, 1 on the attenuated components I.
     t_star: t* in the schedule's time units.
     delta: Δ in the same units.
@@ -140,7 +140,7 @@ def make_process(config: ml_collections.ConfigDict, train_windows: np.ndarray | 
   if length is None or channels is None:
     raise ValueError("give training windows or both length and channels")
   sched = schedules.make_schedule(config.kind, config.schedule, config.num_steps)
-  u = basis_lib.basis_matrix(config.representation, length)
+  u = basis_lib.basis_matrix(config.representation, length, train_windows)
   if not config.attenuate:
     mask = np.zeros((length, channels), bool)
   elif len(config.indices):
@@ -298,7 +298,7 @@ def data_stats(process: Process, train_windows, *, full_covariance: bool = True)
   n = L·C is small enough to hold an n × n matrix; see `prior_sample`).
   """
   x = checks.finite_array(train_windows, name="training windows", ndim=3)
-  c = np.einsum("lk,nlc->nkc", np.asarray(process.basis, np.float64), x)
+  c = basis_lib.coefficients(x, process.basis)
   flat = c.reshape(c.shape[0], -1)
   cov = np.cov(flat, rowvar=False, bias=True).reshape(flat.shape[1], flat.shape[1]) \
       if full_covariance else np.zeros((0, 0))

@@ -157,7 +157,7 @@ def _series_process(dcfg: ml_collections.ConfigDict, windows: np.ndarray,
   latent to, so its model is plain diffusion.
   """
   from mlts.diffusion import basis as basis_lib
-  u = basis_lib.basis_matrix(dcfg.representation, windows.shape[1])
+  u = basis_lib.basis_matrix(dcfg.representation, windows.shape[1], windows)
   if dcfg.attenuate and not len(dcfg.indices) and not np.any(
       basis_lib.component_energy(windows, u) > 0):
     dcfg = ml_collections.ConfigDict(dcfg.to_dict())

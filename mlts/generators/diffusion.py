@@ -169,7 +169,8 @@ class DiffusionGenerator(base.Generator):
     dcfg = trainer.variant_config(self.config.diffusion, self.config.variant)
     p, s = state["process"], state["stats"]
     n = length * channels
-    shapes = {"process.basis": (np.shape(p["basis"]), (length, length)),
+    shapes = {"process.basis": (np.shape(p["basis"]),
+                                basis_lib.basis_shape(dcfg.representation, length, channels)),
               "process.mask": (np.shape(p["mask"]), (length, channels)),
               "stats.mean": (np.shape(s["mean"]), (length, channels)),
               "stats.var": (np.shape(s["var"]), (length, channels))}
