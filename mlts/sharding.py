@@ -95,6 +95,14 @@ def put_rows(x: np.ndarray, rows: np.ndarray, target: NamedSharding) -> jax.Arra
       shape, target, lambda index: x[(slice(None),) + tuple(index[1:])][rows[index[0]]])
 
 
+def put_local(block: np.ndarray, target: NamedSharding, shape: tuple[int, ...]) -> jax.Array:
+  """A global [B, ...] array of `shape` from this process's block of its rows
+  (`jax.make_array_from_process_local_data`; the whole array on one process)."""
+  if not is_multi_process(target.mesh):
+    return jax.device_put(block, target)
+  return jax.make_array_from_process_local_data(target, block, shape)
+
+
 def put_batch(batch, mesh: Mesh):
   """Places a host batch (pytree of [B, ...] arrays, the same on every process) on the
   devices, split over 'batch'; each process transfers only its own rows."""

@@ -22,6 +22,7 @@ import optax
 from absl import logging
 
 from mlts import checkpointing, checks, sharding
+from mlts import shards as shards_lib
 from mlts.train_state import TrainState
 from mlts.writers import MetricWriter
 
@@ -40,6 +41,9 @@ def default_config() -> ml_collections.ConfigDict:
   training.eval_every = 500  # steps between validation-loss evaluations; 0 = off
   training.checkpoint_every = 500  # steps between Orbax checkpoints
   training.max_checkpoints = 2  # checkpoints kept
+  # Shards of the training windows (mlts/shards.py): 0 = one per process, so that in a
+  # multi-host run each process builds and holds only its own; 1 process: all windows.
+  training.data_shards = 0
   return training
 
 
@@ -50,6 +54,8 @@ def validate_config(config: ml_collections.ConfigDict, *, where: str = "training
       checks.config_int(config, field, where=where, minimum=1)
   if "eval_every" in config:
     checks.config_int(config, "eval_every", where=where, minimum=0)
+  if "data_shards" in config:
+    checks.config_int(config, "data_shards", where=where, minimum=0)
   if "ema_decay" in config:
     checks.config_float(config, "ema_decay", where=where, low=0.0, high=1.0, high_open=True)
   if "loss" in config:
@@ -74,14 +80,17 @@ def make_train_step(loss_fn: LossFn):
   return train_step
 
 
-def batch_indices(seed: int, step: int, num_examples: int, batch_size: int) -> np.ndarray:
+def batch_indices(seed: int, step: int, num_examples: int, batch_size: int,
+                  stream: int | None = None) -> np.ndarray:
   """Indices of the examples in batch `step`: epoch-wise permutations keyed by (seed, epoch).
 
   A pure function of its arguments, so a resumed run sees the same batches.
+  `stream`: a data shard's own sequence (`mlts.shards`), keyed by (seed, stream, epoch).
   """
   steps_per_epoch = num_examples // batch_size
   epoch, offset = divmod(step, steps_per_epoch)
-  perm = np.random.default_rng([seed, epoch]).permutation(num_examples)
+  key = [seed, epoch] if stream is None else [seed, stream, epoch]
+  perm = np.random.default_rng(key).permutation(num_examples)
   return perm[offset * batch_size:(offset + 1) * batch_size]
 
 
@@ -89,7 +98,8 @@ class NonFiniteLossError(FloatingPointError):
   """Raised when training produced a NaN/inf loss; the last good checkpoint is kept."""
 
 
-def fit(state: TrainState, loss_fn: LossFn | None, train_windows: np.ndarray,
+def fit(state: TrainState, loss_fn: LossFn | None,
+        train_windows: np.ndarray | shards_lib.LocalShards,
         config: ml_collections.ConfigDict, *, key: jax.Array, seed: int, checkpoint_dir: str,
         writer: MetricWriter, mesh=None, hooks: Sequence[Hook] = (),
         train_step: Callable | None = None, series_axis: bool = False) -> TrainState:
@@ -100,7 +110,9 @@ def fit(state: TrainState, loss_fn: LossFn | None, train_windows: np.ndarray,
       Any pytree with an integer `step` field.
     loss_fn: `loss_fn(params, batch [B, L, C], key) -> (scalar loss, metrics dict)`;
       None when `train_step` is given.
-    train_windows: [N, L, C] training windows (host array).
+    train_windows: [N, L, C] training windows (host array, the same on every
+      process), or this process's `shards.LocalShards` of them (each process
+      holds only its own; batches drawn shard by shard, see mlts/shards.py).
     config: the `training` config section: num_steps, batch_size, log_every,
       checkpoint_every, max_checkpoints.
     key: PRNG key of the training stream.
@@ -136,6 +148,15 @@ def fit(state: TrainState, loss_fn: LossFn | None, train_windows: np.ndarray,
   batch_size = config.batch_size
   sharding.check_batch_size(batch_size, mesh)
   num_examples = train_windows.shape[0]
+  local_shards = isinstance(train_windows, shards_lib.LocalShards)
+  if local_shards:
+    if series_axis:
+      raise ValueError("per-series models take all windows on every process, not LocalShards")
+    train_windows.check_batch(batch_size)
+  elif int(config.get("data_shards", 0)) > 1:
+    raise ValueError(f"training.data_shards={config.data_shards}, but this model trains on all "
+                     "windows on every process (only the reconstruction detectors build data "
+                     "shards); set training.data_shards=0")
   if num_examples < batch_size:
     raise ValueError(
         f"only {num_examples} training windows for a batch of {batch_size}; lower "
@@ -171,8 +192,13 @@ def fit(state: TrainState, loss_fn: LossFn | None, train_windows: np.ndarray,
     if start >= num_steps:
       logging.info("Checkpoint at step %d already reaches num_steps=%d", start, num_steps)
     for step in range(start, num_steps):
-      idx = batch_indices(seed, step, num_examples, batch_size)  # the same on every process
-      batch = sharding.put_rows(train_windows, idx, batch_sharding)  # this process's part
+      if local_shards:  # this process's block, from its own shards only
+        batch = sharding.put_local(
+            train_windows.local_batch(batch_indices, seed, step, batch_size), batch_sharding,
+            (batch_size,) + train_windows.shape[1:])
+      else:
+        idx = batch_indices(seed, step, num_examples, batch_size)  # the same on every process
+        batch = sharding.put_rows(train_windows, idx, batch_sharding)  # this process's part
       if step == start:
         compile_start = time.perf_counter()
       state, metrics = step_fn(state, batch, key)

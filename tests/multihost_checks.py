@@ -3,7 +3,8 @@
   python tests/multihost_checks.py PROCESS_ID NUM_PROCESSES PORT WORKDIR OUT [MODEL:STEP]
 
 Each process joins the run on localhost:PORT with gloo collectives, trains a tiny
-reconstruction detector (`mlts.detectors`, through `fit(..., workdir=)`) and a
+reconstruction detector (`mlts.detectors`, through `fit(..., workdir=)`, each
+process holding only its data shard of the training windows) and a
 tiny malleable-latent diffusion model (`mlts.diffusion.trainer.train_variant`) on
 the same data, with checkpoints in the shared WORKDIR, and scores the series.
 Process 0 writes the final parameters and scores to OUT (.npz). With MODEL:STEP
@@ -60,8 +61,10 @@ def _detector(workdir: str):
   from mlts import detectors
   det = detectors.create(
       "mlp_ae", window=16, stride=2, eval_stride=4,
+      # Two data shards: each of two processes builds and holds only its own windows
+      # (mlts/shards.py); the one-process reference holds both and draws the same batches.
       training=dict(num_steps=NUM_STEPS, batch_size=8, log_every=2,
-                    checkpoint_every=CHECKPOINT_EVERY, eval_every=0))
+                    checkpoint_every=CHECKPOINT_EVERY, eval_every=0, data_shards=2))
   det.fit(_series(), workdir=os.path.join(workdir, "detector"))
   return det
 

@@ -51,12 +51,18 @@ def test_two_processes_train_as_one_and_resume_after_a_kill(tmp_path):
   killed = _job(2, tmp_path / "job", tmp_path / "job.npz", "detector:3")
   codes, logs = _finish(reference + killed)
   assert codes[0] == 0, logs[0][-3000:]
+  # The reference holds both data shards of the detector's 306 training windows.
+  assert "process 0 holds 306 of the 306 training windows (data shards 0..1 of 2)" in logs[0]
   # Both processes died right after the detector's step-3 checkpoint.
   assert codes[1:] == [3, 3], [log[-3000:] for log in logs[1:]]
   assert not (tmp_path / "job.npz").exists()
   codes, logs = _finish(_job(2, tmp_path / "job", tmp_path / "job.npz"))
   assert codes == [0, 0], [log[-3000:] for log in logs]
   assert "Restored checkpoint at step 3 from" in logs[0]  # the killed detector
+  # Each process built only its own half of them.
+  for k, log in enumerate(logs):
+    assert f"process {k} holds 153 of the 306 training windows (data shards {k}..{k} of 2)" \
+        in log, f"process {k}'s log does not say it holds only its data shard"
   job, ref = np.load(tmp_path / "job.npz"), np.load(tmp_path / "ref.npz")
   assert int(job["process_count"]) == 2 and int(ref["process_count"]) == 1
   assert int(job["device_count"]) == int(ref["device_count"]) == 2

@@ -178,10 +178,13 @@ def prepare(series: Sequence[Series], config: ml_collections.ConfigDict) -> list
 
 
 def training_windows(prepared: Sequence[PreparedSeries], window: int, stride: int, *,
-                     part: str = "fit") -> np.ndarray:
+                     part: str = "fit", rows: np.ndarray | None = None) -> np.ndarray:
   """Windows [N, L, C] of every series' `part` ('fit' or 'val'), each series on its own.
 
   Series shorter than the window are edge-padded (see `windows.sliding_windows`).
+  `rows`: sorted indices into those N windows (series by series, as they come);
+  only these are cut, so a process holding a share of them (`mlts.shards`)
+  never holds the rest. Without `rows`, all N.
 
   Raises:
     ValueError: the window is longer than every series' `part`: every window
@@ -193,7 +196,30 @@ def training_windows(prepared: Sequence[PreparedSeries], window: int, stride: in
         f"data.window={window} is longer than every training series ({part} parts of at most "
         f"{longest} steps): the training windows would be {1 - longest / window:.0%} or more "
         f"edge padding. Use data.window <= {longest}")
-  return np.concatenate(
-      [windows_lib.sliding_windows(getattr(p, part), window, stride, pad=True,
-                                   name=f"{p.name} {part}")[0]
-       for p in prepared], axis=0).astype(np.float32)
+  if rows is None:
+    return np.concatenate(
+        [windows_lib.sliding_windows(getattr(p, part), window, stride, pad=True,
+                                     name=f"{p.name} {part}")[0]
+         for p in prepared], axis=0).astype(np.float32)
+  rows = np.asarray(rows, np.int64)
+  total = count_training_windows(prepared, window, stride, part=part)
+  if rows.size and (rows.min() < 0 or rows.max() >= total or np.any(np.diff(rows) <= 0)):
+    raise ValueError(f"rows must be increasing indices in [0, {total}), the training windows")
+  out, offset = [], 0
+  for p in prepared:
+    x = np.asarray(getattr(p, part))
+    x = x[:, None] if x.ndim == 1 else x
+    if x.shape[0] < window:  # edge padding, as sliding_windows(pad=True)
+      x = np.concatenate([x, np.repeat(x[-1:], window - x.shape[0], axis=0)], axis=0)
+    starts = windows_lib.window_starts(x.shape[0], window, stride)
+    mine = rows[(rows >= offset) & (rows < offset + starts.size)] - offset
+    out.append(x[starts[mine][:, None] + np.arange(window)[None, :]].astype(np.float32))
+    offset += starts.size
+  return np.concatenate(out, axis=0)
+
+
+def count_training_windows(prepared: Sequence[PreparedSeries], window: int, stride: int, *,
+                           part: str = "fit") -> int:
+  """N of `training_windows` without cutting any window."""
+  return int(sum(windows_lib.window_starts(max(getattr(p, part).shape[0], window), window,
+                                           stride).size for p in prepared))
