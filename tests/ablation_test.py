@@ -10,9 +10,6 @@ from configs import cognos_synthetic
 from mlts import studies
 from mlts.studies import cognos_ablation as ablation
 
-# One worker builds this module's fitted fixtures once (pyproject: --dist loadgroup).
-pytestmark = pytest.mark.xdist_group("ablation")
-
 
 @pytest.fixture(scope="module")
 def grid_run(tmp_path_factory):

@@ -19,9 +19,6 @@ from mlts.detectors import diffusion as diffusion_det
 from mlts.detectors import vaegan as vaegan_det
 from mlts.diffusion import detector as diffusion_lib
 
-# One worker builds this module's fitted fixtures once (pyproject: --dist loadgroup).
-pytestmark = pytest.mark.xdist_group("detectors_learned")
-
 WINDOW = 32
 SHIFT = slice(150, 230)  # the level-shift anomaly of the test series
 

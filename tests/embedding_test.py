@@ -8,9 +8,6 @@ import pytest
 
 from mlts.metrics import embedding, generative
 
-# One worker builds this module's fitted fixtures once (pyproject: --dist loadgroup).
-pytestmark = pytest.mark.xdist_group("embedding")
-
 K = 4  # classes
 LENGTH = 32
 N_TRAIN, N_TEST = 600, 200

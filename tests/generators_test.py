@@ -17,9 +17,6 @@ import pytest
 from mlts import generators, results
 from mlts.metrics import temporal
 
-# One worker builds this module's fitted fixtures once (pyproject: --dist loadgroup).
-pytestmark = pytest.mark.xdist_group("generators")
-
 N, L, C = 48, 16, 3
 CONSTANT = -3.25  # the value of the last feature
 

@@ -10,9 +10,6 @@ from configs import leaderboard_base, leaderboard_msl, leaderboard_smap
 from mlts import detectors
 from mlts.studies import leaderboard
 
-# One worker builds this module's fitted fixtures once (pyproject: --dist loadgroup).
-pytestmark = pytest.mark.xdist_group("leaderboard")
-
 KEYS = {"auroc", "auprc", "vus_roc", "vus_pr", "f1", "event_f1", "aff_f1", "pa_f1"}
 
 

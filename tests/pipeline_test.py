@@ -17,9 +17,6 @@ from configs import synthetic as synthetic_config
 from mlts import reconstruction, studies
 from mlts.models import conv_ae
 
-# One worker builds this module's fitted fixtures once (pyproject: --dist loadgroup).
-pytestmark = pytest.mark.xdist_group("pipeline")
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 METRIC_KEYS = {"pointwise", "point_adjusted", "event", "auroc", "auprc", "best_f1_oracle",
                "best_f1_pa_oracle", "affiliation", "range_auc", "vus", "fpr_at_95tpr"}
