@@ -1,7 +1,7 @@
 """Training windows split into shards, each process holding only its own (multi-host runs).
 
-With K shards, window i of N belongs to shard `shard_of(i)`: a permutation of
-0..N−1 drawn from the seed, dealt round-robin (shard k gets every K-th entry,
+With K shards (`shard_rows`), the windows 0..N−1 are permuted by the seed and
+dealt round-robin (shard k gets every K-th entry,
 sorted), so every shard mixes all series and times. Process p of P holds the
 K/P consecutive shards p·K/P … (p+1)·K/P − 1 and builds only their windows
 (`LocalShards.build`). The global batch of B rows is the concatenation over
