@@ -18,7 +18,6 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-from absl import logging
 
 from mlts import checks, models, sharding, shards, train, train_state, writers
 from mlts.data import series as series_lib
@@ -246,7 +245,9 @@ def train_backbone(config: ml_collections.ConfigDict, prepared: Sequence[series_
   Checkpoints go to `workdir/checkpoints`, logs to `workdir/logs`.
   """
   mesh = sharding.make_mesh() if mesh is None else mesh
-  train_windows = _training_windows(config, prepared)
+  train_windows = shards.training_windows(
+      prepared, config.data.window, config.data.stride,
+      data_shards=config.training.get("data_shards", 0), seed=config.seed)
   sample = (train_windows.windows[0] if isinstance(train_windows, shards.LocalShards)
             else train_windows)[:1]
   # One root key split once into named streams; 'eval' is reserved for stochastic
@@ -277,23 +278,6 @@ def train_backbone(config: ml_collections.ConfigDict, prepared: Sequence[series_
   params = state.ema_params if config.training.ema_decay > 0 else state.params
   return TrainedBackbone(params=params, run=run, step=int(jax.device_get(state.step)),
                          train_seconds=time.perf_counter() - start)
-
-
-def _training_windows(config: ml_collections.ConfigDict,
-                      prepared: Sequence[series_lib.PreparedSeries]):
-  """All training windows, or this process's `shards.LocalShards` of them (data_shards > 1)."""
-  window, stride = config.data.window, config.data.stride
-  num_shards = shards.resolve_num_shards(int(config.training.get("data_shards", 0)),
-                                         jax.process_count())
-  if num_shards == 1:
-    return series_lib.training_windows(prepared, window, stride)
-  local = shards.LocalShards.build(
-      series_lib.count_training_windows(prepared, window, stride), num_shards, config.seed,
-      lambda rows: series_lib.training_windows(prepared, window, stride, rows=rows))
-  logging.info("process %d holds %d of the %d training windows (data shards %d..%d of %d)",
-               jax.process_index(), local.num_local, local.num_examples, local.first,
-               local.first + len(local.windows) - 1, num_shards)
-  return local
 
 
 def train_backbone_per_series(config: ml_collections.ConfigDict,

@@ -19,10 +19,13 @@ one shard each (tests/multihost_test.py). K = 1 is the single-array path of
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from typing import Callable, Sequence
 
 import jax
 import numpy as np
+from absl import logging
+
+from mlts.data import series as series_lib
 
 
 def shard_rows(num_examples: int, num_shards: int, seed: int) -> list[np.ndarray]:
@@ -110,3 +113,20 @@ class LocalShards:
     return np.concatenate([
         w[batch_indices(seed, step, w.shape[0], per_shard, stream=self.first + k)]
         for k, w in enumerate(self.windows)])
+
+
+def training_windows(prepared: Sequence[series_lib.PreparedSeries], window: int, stride: int,
+                     *, data_shards: int, seed: int):
+  """The training windows of `prepared` series: all of them as one [N, L, C] array when
+  there is one shard (`training.data_shards` resolves to 1), else this process's
+  `LocalShards` of them (only its share is ever cut), logging what it holds."""
+  num_shards = resolve_num_shards(int(data_shards), jax.process_count())
+  if num_shards == 1:
+    return series_lib.training_windows(prepared, window, stride)
+  local = LocalShards.build(
+      series_lib.count_training_windows(prepared, window, stride), num_shards, seed,
+      lambda rows: series_lib.training_windows(prepared, window, stride, rows=rows))
+  logging.info("process %d holds %d of the %d training windows (data shards %d..%d of %d)",
+               jax.process_index(), local.num_local, local.num_examples, local.first,
+               local.first + len(local.windows) - 1, num_shards)
+  return local

@@ -5,8 +5,10 @@
 Each process joins the run on localhost:PORT with gloo collectives, trains a tiny
 reconstruction detector (`mlts.detectors`, through `fit(..., workdir=)`, each
 process holding only its data shard of the training windows) and a
-tiny malleable-latent diffusion model (`mlts.diffusion.trainer.train_variant`) on
-the same data, with checkpoints in the shared WORKDIR, and scores the series.
+tiny malleable-latent diffusion model (`mlts.diffusion.trainer.train_variant`,
+KLT basis and Gaussian residual fit from the moments of all data shards, each
+process again holding only its own shard) on the same series, with checkpoints
+in the shared WORKDIR, and scores the series.
 Process 0 writes the final parameters and scores to OUT (.npz). With MODEL:STEP
 (MODEL 'detector' or 'diffusion'), every process exits at once (status 3) right
 after that model's checkpoint of STEP is saved, as a killed job would; rerunning
@@ -24,6 +26,7 @@ import jax  # noqa: E402
 
 NUM_STEPS = 6  # both models
 CHECKPOINT_EVERY = 3
+DIFFUSION_WINDOW, DIFFUSION_STRIDE = 16, 4
 
 
 def _join(process_id: int, num_processes: int, port: int) -> None:
@@ -69,25 +72,33 @@ def _detector(workdir: str):
   return det
 
 
-def _diffusion(workdir: str):
+def _prepared():
   import numpy as np
 
+  from mlts.data import series as series_lib
+  return [series_lib.PreparedSeries(f"series {k}", s.astype(np.float32), s[:0], s[:0],
+                                    np.zeros(0, np.int8)) for k, s in enumerate(_series())]
+
+
+def _diffusion(workdir: str):
   from configs import diffusion_base
-  from mlts import sharding
-  from mlts.data import windows as windows_lib
+  from mlts import sharding, shards
   from mlts.diffusion import trainer
   config = diffusion_base.get_config("smap", "tiny")
   config.training.num_steps = NUM_STEPS
   config.training.checkpoint_every = CHECKPOINT_EVERY
   config.training.batch_size = 8
+  config.training.data_shards = 2  # each of two processes holds half of the windows
   net = config.network
   net.channel_mults, net.attention_levels, net.num_res_blocks = (1,), (), 0  # compiles fast
-  x = np.concatenate([windows_lib.sliding_windows(s.astype(np.float32), 16, 4)[0]
-                      for s in _series()])
   dcfg = trainer.variant_config(config.diffusion, "full")
-  _, _, params, _ = trainer.train_variant(config, dcfg, x, workdir, "diffusion",
-                                          sharding.make_mesh())
-  return params
+  # The KLT basis and the Gaussian residual: both fit from the moments of all shards.
+  dcfg.representation, dcfg.gaussian_residual = "klt", True
+  local = shards.training_windows(_prepared(), DIFFUSION_WINDOW, DIFFUSION_STRIDE,
+                                  data_shards=2, seed=config.seed)
+  proc, _, params, _ = trainer.train_variant(config, dcfg, local, workdir, "diffusion",
+                                             sharding.make_mesh())
+  return proc, params
 
 
 def main(argv):
@@ -109,7 +120,7 @@ def main(argv):
   logging.info("detector trained in %.1f s", time.perf_counter() - start)
   scores = det.score(_series())
   logging.info("detector scored at %.1f s", time.perf_counter() - start)
-  diffusion_params = _diffusion(workdir)
+  diffusion_process, diffusion_params = _diffusion(workdir)
   logging.info("diffusion trained at %.1f s", time.perf_counter() - start)
   if jax.process_index() == 0:
     arrays = {f"detector/{jax.tree_util.keystr(p)}": np.asarray(v) for p, v in
@@ -117,6 +128,8 @@ def main(argv):
     arrays.update({f"diffusion/{jax.tree_util.keystr(p)}": np.asarray(v) for p, v in
                    jax.tree_util.tree_leaves_with_path(diffusion_params)})
     arrays.update({f"scores/{k}": s for k, s in enumerate(scores)})
+    arrays.update({f"process/{k}": np.asarray(getattr(diffusion_process, k))
+                   for k in ("basis", "mask", "t_star", "delta")})
     arrays["process_count"] = np.asarray(jax.process_count())
     arrays["device_count"] = np.asarray(jax.device_count())
     arrays["step"] = np.asarray(det.step)

@@ -51,6 +51,7 @@ def test_two_processes_train_as_one_and_resume_after_a_kill(tmp_path):
   killed = _job(2, tmp_path / "job", tmp_path / "job.npz", "detector:3")
   codes, logs = _finish(reference + killed)
   assert codes[0] == 0, logs[0][-3000:]
+  logs_ref = logs[0]
   # The reference holds both data shards of the detector's 306 training windows.
   assert "process 0 holds 306 of the 306 training windows (data shards 0..1 of 2)" in logs[0]
   # Both processes died right after the detector's step-3 checkpoint.
@@ -59,10 +60,11 @@ def test_two_processes_train_as_one_and_resume_after_a_kill(tmp_path):
   codes, logs = _finish(_job(2, tmp_path / "job", tmp_path / "job.npz"))
   assert codes == [0, 0], [log[-3000:] for log in logs]
   assert "Restored checkpoint at step 3 from" in logs[0]  # the killed detector
-  # Each process built only its own half of them.
+  # Each process built only its own half of them, and half of the diffusion model's 194.
   for k, log in enumerate(logs):
-    assert f"process {k} holds 153 of the 306 training windows (data shards {k}..{k} of 2)" \
-        in log, f"process {k}'s log does not say it holds only its data shard"
+    for held, total in ((153, 306), (97, 194)):
+      assert f"process {k} holds {held} of the {total} training windows (data shards " \
+          f"{k}..{k} of 2)" in log, f"process {k}'s log does not say it holds only its shard"
   job, ref = np.load(tmp_path / "job.npz"), np.load(tmp_path / "ref.npz")
   assert int(job["process_count"]) == 2 and int(ref["process_count"]) == 1
   assert int(job["device_count"]) == int(ref["device_count"]) == 2
@@ -73,9 +75,31 @@ def test_two_processes_train_as_one_and_resume_after_a_kill(tmp_path):
   for k in ref.files:
     if k != "process_count":
       np.testing.assert_allclose(job[k], ref[k], rtol=1e-5, atol=1e-6, err_msg=k)
+  # The diffusion process fit from the shards' moments is the process of all windows.
+  assert "process 0 holds 194 of the 194 training windows (data shards 0..1 of 2)" in logs_ref
+  whole = _process_of_all_diffusion_windows()
+  np.testing.assert_allclose(ref["process/basis"], whole.basis, atol=1e-6)
+  np.testing.assert_array_equal(ref["process/mask"], whole.mask)
+  assert 0 < ref["process/mask"].sum() < ref["process/mask"].size
   # Only process 0 wrote the run's files: one config, one log per model.
   assert (tmp_path / "job" / "detector" / "config.json").exists()
   assert len(list((tmp_path / "job" / "logs").glob("*/metrics.jsonl"))) == 1
+
+
+def _process_of_all_diffusion_windows():
+  import importlib.util
+
+  from configs import diffusion_base
+  from mlts.data import series as series_lib
+  from mlts.diffusion import process, trainer
+  spec = importlib.util.spec_from_file_location("multihost_checks", CHECKS)
+  checks = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(checks)
+  dcfg = trainer.variant_config(diffusion_base.get_config("smap", "tiny").diffusion, "full")
+  dcfg.representation = "klt"
+  windows = series_lib.training_windows(checks._prepared(), checks.DIFFUSION_WINDOW,
+                                        checks.DIFFUSION_STRIDE)
+  return process.make_process(dcfg, windows)
 
 
 def test_distributed_arguments_are_checked_before_anything_starts():

@@ -61,8 +61,13 @@ def klt_matrix(train_windows) -> np.ndarray:
   flat = x.reshape(x.shape[0], -1)
   if flat.shape[0] < 2:
     raise ValueError(f"the 'klt' basis needs >= 2 training windows, got {flat.shape[0]}")
-  eigvals, vectors = np.linalg.eigh(np.cov(flat, rowvar=False, bias=True).reshape(
+  return klt_of_covariance(np.cov(flat, rowvar=False, bias=True).reshape(
       flat.shape[1], flat.shape[1]))
+
+
+def klt_of_covariance(covariance) -> np.ndarray:
+  """`klt_matrix` from the windows' covariance [L·C, L·C] (e.g. `moments.covariance()`)."""
+  eigvals, vectors = np.linalg.eigh(np.asarray(covariance, np.float64))
   vectors = vectors[:, np.argsort(-eigvals, kind="stable")]
   peak = vectors[np.argmax(np.abs(vectors), axis=0), np.arange(vectors.shape[1])]
   return vectors * np.where(peak < 0, -1.0, 1.0)
@@ -89,7 +94,7 @@ def basis_shape(representation: str, length: int, channels: int) -> tuple[int, i
   return (n, n)
 
 
-def _acts_on_flat(x_shape, basis_shape) -> bool:
+def acts_on_flat(x_shape, basis_shape) -> bool:
   """True for a basis over the flattened window [L·C, L·C], False for one along time."""
   length, channels = x_shape[-2:]
   if basis_shape[0] == length:
@@ -102,7 +107,7 @@ def _acts_on_flat(x_shape, basis_shape) -> bool:
 
 def to_basis(x, basis):
   """Coefficients c = Uᵀx: [..., L, C] -> [..., L, C] (along time, or of the flattened window)."""
-  if _acts_on_flat(x.shape, basis.shape):
+  if acts_on_flat(x.shape, basis.shape):
     flat = x.reshape(x.shape[:-2] + (-1,))
     return jnp.matmul(flat, basis).reshape(x.shape)
   return jnp.einsum("lk,...lc->...kc", basis, x)
@@ -110,7 +115,7 @@ def to_basis(x, basis):
 
 def from_basis(c, basis):
   """Windows x = U c: [..., L, C] coefficients -> [..., L, C]."""
-  if _acts_on_flat(c.shape, basis.shape):
+  if acts_on_flat(c.shape, basis.shape):
     flat = c.reshape(c.shape[:-2] + (-1,))
     return jnp.matmul(flat, basis.T).reshape(c.shape)
   return jnp.einsum("lk,...kc->...lc", basis, c)
@@ -120,7 +125,7 @@ def coefficients(x, basis) -> np.ndarray:
   """Host-side `to_basis` in float64: [N, L, C] -> [N, L, C] NumPy coefficients."""
   x = np.asarray(x, np.float64)
   u = np.asarray(basis, np.float64)
-  if _acts_on_flat(x.shape, u.shape):
+  if acts_on_flat(x.shape, u.shape):
     return (x.reshape(x.shape[0], -1) @ u).reshape(x.shape)
   return np.einsum("lk,nlc->nkc", u, x)
 
@@ -153,9 +158,14 @@ def select_components(train_windows, basis, energy_keep: float = 0.95) -> np.nda
   Returns:
     bool [L, C]: True for components in I (attenuated).
   """
+  return select_by_energy(component_energy(train_windows, basis), energy_keep)
+
+
+def select_by_energy(energy, energy_keep: float = 0.95) -> np.ndarray:
+  """`select_components` from the component energies [L, C] (mean squared coefficient)."""
   if not 0.0 < energy_keep <= 1.0:
     raise ValueError(f"energy_keep must be in (0, 1], got {energy_keep}")
-  energy = component_energy(train_windows, basis)
+  energy = np.asarray(energy, np.float64)
   flat = energy.reshape(-1)
   total = flat.sum()
   if total <= 0:

@@ -37,6 +37,7 @@ import numpy as np
 
 from mlts import checks
 from mlts.diffusion import basis as basis_lib
+from mlts.diffusion import moments as moments_lib
 from mlts.diffusion import schedules
 from mlts.metrics import generative
 
@@ -118,35 +119,54 @@ class Process(flax.struct.PyTreeNode):
 
 def make_process(config: ml_collections.ConfigDict, train_windows: np.ndarray | None = None,
                  *, length: int | None = None, channels: int | None = None,
-                 key: jax.Array | None = None) -> Process:
+                 key: jax.Array | None = None,
+                 moments: moments_lib.WindowMoments | None = None) -> Process:
   """Builds the process of a `diffusion` config section.
 
   Args:
     config: see `default_config`.
     train_windows: [N, L, C] training windows (needed for `energy_keep`
-      selection and the 'gaussianity' threshold).
+      selection, the 'klt' basis and the 'gaussianity' threshold).
     length, channels: L and C when no training windows are given (then I
       comes from `config.indices`, or is empty).
     key: PRNG key of the 'gaussianity' threshold search.
+    moments: instead of `train_windows`, their `moments.WindowMoments` (flat
+      for 'klt'): all that the basis and I need, e.g. joined over the data
+      shards of several processes. Not for the 'gaussianity' threshold.
 
   Returns:
     The `Process`.
   """
   if config.threshold not in THRESHOLDS:
     raise ValueError(f"threshold must be one of {THRESHOLDS}, got {config.threshold!r}")
+  if train_windows is not None and moments is not None:
+    raise ValueError("give training windows or their moments, not both")
   if train_windows is not None:
     train_windows = checks.finite_array(train_windows, name="training windows", ndim=3)
     length, channels = train_windows.shape[1:]
+  if moments is not None:
+    length, channels = moments.window_shape
+    if config.threshold == "gaussianity":
+      raise ValueError("diffusion.threshold='gaussianity' tests samples of the training windows "
+                       "and cannot be fit from their moments (data shards); use 'snr' or "
+                       "'fixed'")
   if length is None or channels is None:
     raise ValueError("give training windows or both length and channels")
   sched = schedules.make_schedule(config.kind, config.schedule, config.num_steps)
-  u = basis_lib.basis_matrix(config.representation, length, train_windows)
+  if moments is not None and config.representation == "klt":
+    if moments.count < 2:
+      raise ValueError(f"the 'klt' basis needs >= 2 training windows, got {moments.count}")
+    u = basis_lib.klt_of_covariance(moments.covariance())
+  else:
+    u = basis_lib.basis_matrix(config.representation, length, train_windows)
   if not config.attenuate:
     mask = np.zeros((length, channels), bool)
   elif len(config.indices):
     mask = basis_lib.indices_mask(config.indices, length, channels)
   elif train_windows is not None:
     mask = basis_lib.select_components(train_windows, u, config.energy_keep)
+  elif moments is not None:
+    mask = basis_lib.select_by_energy(moments.coefficient_energy(u), config.energy_keep)
   else:
     raise ValueError("attenuation needs training windows (energy_keep) or explicit indices")
   n = length * channels
@@ -289,14 +309,30 @@ class DataStats(flax.struct.PyTreeNode):
   cov: jnp.ndarray
 
 
-def data_stats(process: Process, train_windows, *, full_covariance: bool = True) -> DataStats:
+def data_stats(process: Process, train_windows=None, *, full_covariance: bool = True,
+               moments: moments_lib.WindowMoments | None = None) -> DataStats:
   """m, σ²_i (and the full covariance) of Uᵀx over training windows [N, L, C].
 
   The SPEC's prior uses the diagonal σ²_i; with attenuation the latent keeps a
   scaled copy of the data in I, so correlations between components survive to
   x_T and the full covariance is the exact Gaussian prior (the default when
   n = L·C is small enough to hold an n × n matrix; see `prior_sample`).
+  `moments` (instead of the windows, see `make_process`) gives the diagonal
+  statistics, and the full covariance for a basis over the flattened window.
   """
+  if moments is not None:
+    if train_windows is not None:
+      raise ValueError("give training windows or their moments, not both")
+    mean, var = moments.coefficient_mean_var(process.basis)
+    cov = np.zeros((0, 0))
+    if full_covariance:
+      if process.basis.shape[0] != mean.size:
+        raise ValueError("the full covariance from moments needs a basis over the flattened "
+                         "window ('klt'); pass full_covariance=False")
+      u = np.asarray(process.basis, np.float64)
+      cov = u.T @ moments.covariance() @ u
+    return DataStats(mean=jnp.asarray(mean, float), var=jnp.asarray(var, float),
+                     cov=jnp.asarray(cov, float))
   x = checks.finite_array(train_windows, name="training windows", ndim=3)
   c = basis_lib.coefficients(x, process.basis)
   flat = c.reshape(c.shape[0], -1)

@@ -18,8 +18,9 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from mlts import train, train_state, writers
+from mlts import shards, train, train_state, writers
 from mlts.diffusion import detector, losses, process, unet
+from mlts.diffusion import moments as moments_lib
 
 VARIANTS = {
     "full": {},
@@ -49,14 +50,24 @@ def make_network(config: ml_collections.ConfigDict, channels: int) -> unet.UNet1
 
 
 def train_variant(config: ml_collections.ConfigDict, dcfg: ml_collections.ConfigDict,
-                  train_windows: np.ndarray, workdir: str, tag: str, mesh):
-  """Builds the process, trains (or resumes) the U-Net; returns (process, model, params, s)."""
+                  train_windows, workdir: str, tag: str, mesh):
+  """Builds the process, trains (or resumes) the U-Net; returns (process, model, params, s).
+
+  `train_windows`: all training windows [N, L, C], or this process's
+  `shards.LocalShards` of them (a multi-process run): the process and the
+  Gaussian statistics are then fit from the moments of all shards
+  (`window_moments`) and each batch is assembled from every process's own
+  shards, so no process holds more than its share of the windows.
+  """
   streams = dict(zip(("init", "train", "process", "eval"),
                      jax.random.split(jax.random.key(config.seed), 4)))
-  proc = process.make_process(dcfg, train_windows, key=streams["process"])
-  channels = train_windows.shape[-1]
+  sharded = isinstance(train_windows, shards.LocalShards)
+  moments = window_moments(train_windows, dcfg) if sharded else None
+  proc = (process.make_process(dcfg, moments=moments, key=streams["process"]) if sharded
+          else process.make_process(dcfg, train_windows, key=streams["process"]))
+  length, channels = train_windows.shape[1:]
   model = make_network(config.network, channels)
-  shape = detector.network_input_shape(proc, train_windows.shape[1], channels)
+  shape = detector.network_input_shape(proc, length, channels)
   # Jitted: an eager init of the U-Net dispatches op by op and takes far longer.
   params = jax.jit(model.init)(streams["init"], jnp.zeros(shape), jnp.zeros((1,)))["params"]
   tx = train_state.make_optimizer(config.optimizer, config.training.num_steps)
@@ -64,7 +75,8 @@ def train_variant(config: ml_collections.ConfigDict, dcfg: ml_collections.Config
       apply_fn=model.apply, params=params, tx=tx,
       ema_params=jax.tree.map(jnp.copy, params), ema_decay=config.training.ema_decay)
   loss_fn = losses.make_loss_fn(proc, model.apply, dcfg.reg_weight,
-                                residual_stats(proc, dcfg, train_windows))
+                                residual_stats(proc, dcfg, None if sharded else train_windows,
+                                               moments=moments))
   writer = writers.MetricWriter(os.path.join(workdir, "logs", tag))
   start = time.perf_counter()
   try:
@@ -77,16 +89,29 @@ def train_variant(config: ml_collections.ConfigDict, dcfg: ml_collections.Config
   return proc, model, jax.device_get(params), time.perf_counter() - start
 
 
+def window_moments(local: shards.LocalShards,
+                   dcfg: ml_collections.ConfigDict) -> moments_lib.WindowMoments:
+  """The moments of all K shards' windows (flat for 'klt'), the same on every process:
+  each process takes those of its own shards, `moments.gather_shards` shares them, and
+  they are joined in shard order."""
+  flat = dcfg.representation == "klt"
+  return moments_lib.join(moments_lib.gather_shards(
+      [moments_lib.WindowMoments.of(w, flat=flat) for w in local.windows]))
+
+
 def residual_stats(proc: process.Process, dcfg: ml_collections.ConfigDict,
-                   train_windows: np.ndarray):
+                   train_windows, *, moments: moments_lib.WindowMoments | None = None):
   """The `process.DataStats` the network's noise prediction is relative to, or None.
 
   None unless `dcfg.gaussian_residual`; then the diagonal statistics of the
-  training windows in basis U (pass them to `losses.make_noise_fn` wherever
-  the trained network is used: the same windows give the same statistics).
+  training windows [N, L, C] (or of their `moments`) in basis U (pass them to
+  `losses.make_noise_fn` wherever the trained network is used: the same
+  windows give the same statistics).
   """
   if not dcfg.get("gaussian_residual", False):
     return None
+  if moments is not None:
+    return process.data_stats(proc, full_covariance=False, moments=moments)
   return process.data_stats(proc, train_windows, full_covariance=False)
 
 
