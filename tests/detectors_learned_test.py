@@ -157,6 +157,8 @@ def test_diffusion_config_errors():
     detectors.create("diffusion", score="nope")
   with pytest.raises(ValueError, match="multiple"):
     detectors.create("diffusion", window=30)
+  with pytest.raises(ValueError, match="representation='klt' is supported by the generators"):
+    detectors.create("diffusion", diffusion={"representation": "klt"})
 
 
 # ---------------------------------------------------------------------- vaegan

@@ -177,6 +177,12 @@ class DiffusionDetector(base.Detector):
     if config.diffusion.representation not in basis_lib.REPRESENTATIONS:
       raise ValueError(f"diffusion.representation must be one of {basis_lib.REPRESENTATIONS}, "
                        f"got {config.diffusion.representation!r}")
+    if config.diffusion.representation == "klt":
+      # Its basis is fit to the training windows: the detector's saved arrays and its
+      # latent scores hold a basis along time only.
+      raise ValueError("diffusion.representation='klt' is supported by the generators "
+                       "(mlts.generators) and the generation study, not by the diffusion "
+                       "detector; use 'freq', 'time' or 'both'")
     if not isinstance(config.per_series, bool):
       raise ValueError(f"per_series must be True or False, got {config.per_series!r}")
     trainer.require_plain_network(config.diffusion, "the diffusion detector")
