@@ -61,14 +61,14 @@ def _time_training(config, num_devices=None):
   import jax
   import numpy as np
 
-  from mlts import sharding, train
+  from mlts import sharding, shards
   proc, model, state, windows, mesh, step = _setup(config, num_devices)
   state = jax.device_put(state, sharding.replicated(mesh))
   key = jax.random.key(1)
   batch_size = config.training.batch_size
 
   def batch(i):
-    return sharding.put_batch(windows[train.batch_indices(0, i, windows.shape[0], batch_size)],
+    return sharding.put_batch(windows[shards.batch_indices(0, i, windows.shape[0], batch_size)],
                               mesh)
 
   start = time.perf_counter()

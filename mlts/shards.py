@@ -5,7 +5,7 @@ dealt round-robin (shard k gets every K-th entry,
 sorted), so every shard mixes all series and times. Process p of P holds the
 K/P consecutive shards p·K/P … (p+1)·K/P − 1 and builds only their windows
 (`LocalShards.build`). The global batch of B rows is the concatenation over
-k = 0..K−1 of B/K rows of shard k, drawn by `train.batch_indices` with the
+k = 0..K−1 of B/K rows of shard k, drawn by `batch_indices` with the
 shard's own stream: each process assembles its own block of the batch from its
 own windows (`jax.make_array_from_process_local_data`), and no window ever
 crosses processes.
@@ -26,6 +26,20 @@ import numpy as np
 from absl import logging
 
 from mlts.data import series as series_lib
+
+
+def batch_indices(seed: int, step: int, num_examples: int, batch_size: int,
+                  stream: int | None = None) -> np.ndarray:
+  """Indices of the examples in batch `step`: epoch-wise permutations keyed by (seed, epoch).
+
+  A pure function of its arguments, so a resumed run sees the same batches.
+  `stream`: a data shard's own sequence (`LocalShards`), keyed by (seed, stream, epoch).
+  """
+  steps_per_epoch = num_examples // batch_size
+  epoch, offset = divmod(step, steps_per_epoch)
+  key = [seed, epoch] if stream is None else [seed, stream, epoch]
+  perm = np.random.default_rng(key).permutation(num_examples)
+  return perm[offset * batch_size:(offset + 1) * batch_size]
 
 
 def shard_rows(num_examples: int, num_shards: int, seed: int) -> list[np.ndarray]:
@@ -106,8 +120,7 @@ class LocalShards:
                        f"{per_shard} rows of each batch; lower training.batch_size or "
                        "training.data_shards")
 
-  def local_batch(self, batch_indices: Callable[..., np.ndarray], seed: int, step: int,
-                  batch_size: int) -> np.ndarray:
+  def local_batch(self, seed: int, step: int, batch_size: int) -> np.ndarray:
     """This process's block of batch `step`: [B·(its shards)/K, ...], shard by shard."""
     per_shard = batch_size // self.num_shards
     return np.concatenate([

@@ -80,20 +80,6 @@ def make_train_step(loss_fn: LossFn):
   return train_step
 
 
-def batch_indices(seed: int, step: int, num_examples: int, batch_size: int,
-                  stream: int | None = None) -> np.ndarray:
-  """Indices of the examples in batch `step`: epoch-wise permutations keyed by (seed, epoch).
-
-  A pure function of its arguments, so a resumed run sees the same batches.
-  `stream`: a data shard's own sequence (`mlts.shards`), keyed by (seed, stream, epoch).
-  """
-  steps_per_epoch = num_examples // batch_size
-  epoch, offset = divmod(step, steps_per_epoch)
-  key = [seed, epoch] if stream is None else [seed, stream, epoch]
-  perm = np.random.default_rng(key).permutation(num_examples)
-  return perm[offset * batch_size:(offset + 1) * batch_size]
-
-
 class NonFiniteLossError(FloatingPointError):
   """Raised when training produced a NaN/inf loss; the last good checkpoint is kept."""
 
@@ -194,10 +180,11 @@ def fit(state: TrainState, loss_fn: LossFn | None,
     for step in range(start, num_steps):
       if local_shards:  # this process's block, from its own shards only
         batch = sharding.put_local(
-            train_windows.local_batch(batch_indices, seed, step, batch_size), batch_sharding,
+            train_windows.local_batch(seed, step, batch_size), batch_sharding,
             (batch_size,) + train_windows.shape[1:])
       else:
-        idx = batch_indices(seed, step, num_examples, batch_size)  # the same on every process
+        # The same on every process.
+        idx = shards_lib.batch_indices(seed, step, num_examples, batch_size)
         batch = sharding.put_rows(train_windows, idx, batch_sharding)  # this process's part
       if step == start:
         compile_start = time.perf_counter()

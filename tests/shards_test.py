@@ -66,12 +66,12 @@ def test_local_batches_come_from_the_process_shards_only():
   assert (local.first, local.num_shards, local.num_local, local.shape) == (0, 2, 50, (50, 3))
   rows = shards.shard_rows(50, 2, seed=3)
   for step in (0, 5, 11):  # epochs of shard 1 (25 rows, 4 per batch) wrap at step 6
-    block = local.local_batch(train.batch_indices, 9, step, 8)
+    block = local.local_batch(9, step, 8)
     assert block.shape == (8, 3)
     assert set(block[:4, 0].astype(int)) <= set(rows[0])
     assert set(block[4:, 0].astype(int)) <= set(rows[1])
     np.testing.assert_array_equal(
-        block[4:, 0], rows[1][train.batch_indices(9, step, 25, 4, stream=1)])
+        block[4:, 0], rows[1][shards.batch_indices(9, step, 25, 4, stream=1)])
   with pytest.raises(ValueError, match="not divisible by the 2 data shards"):
     local.check_batch(7)
   with pytest.raises(ValueError, match="only 25 training windows for its 26 rows"):
@@ -109,7 +109,7 @@ def test_fit_trains_on_the_shard_blocks(tmp_path):
   # The same five steps by hand, on the blocks `local_batch` draws.
   w = {"w": jnp.zeros(2)}
   for step in range(5):
-    batch = jnp.asarray(local.local_batch(train.batch_indices, 4, step, 8))
+    batch = jnp.asarray(local.local_batch(4, step, 8))
     grads = jax.grad(lambda p, b=batch: loss_fn(p, b, None)[0])(w)
     w = jax.tree.map(lambda p, g: p - 0.1 * g, w, grads)
   np.testing.assert_allclose(np.asarray(state.params["w"]), np.asarray(w["w"]), rtol=1e-6)

@@ -10,7 +10,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from mlts import checkpointing, reconstruction, sharding, train, train_state, writers
+from mlts import checkpointing, reconstruction, sharding, shards, train, train_state, writers
 from mlts.models import conv_ae
 
 
@@ -71,9 +71,9 @@ def test_loss_falls_and_the_log_is_written(tmp_path):
 
 
 def test_batch_indices_are_a_pure_function_of_seed_and_step():
-  a = train.batch_indices(3, 7, 40, 8)
-  np.testing.assert_array_equal(a, train.batch_indices(3, 7, 40, 8))
-  epoch = np.concatenate([train.batch_indices(3, s, 40, 8) for s in range(5)])
+  a = shards.batch_indices(3, 7, 40, 8)
+  np.testing.assert_array_equal(a, shards.batch_indices(3, 7, 40, 8))
+  epoch = np.concatenate([shards.batch_indices(3, s, 40, 8) for s in range(5)])
   np.testing.assert_array_equal(np.sort(epoch), np.arange(40))  # one epoch = a permutation
 
 

@@ -196,26 +196,20 @@ def training_windows(prepared: Sequence[PreparedSeries], window: int, stride: in
         f"data.window={window} is longer than every training series ({part} parts of at most "
         f"{longest} steps): the training windows would be {1 - longest / window:.0%} or more "
         f"edge padding. Use data.window <= {longest}")
-  if rows is None:
-    return np.concatenate(
-        [windows_lib.sliding_windows(getattr(p, part), window, stride, pad=True,
-                                     name=f"{p.name} {part}")[0]
-         for p in prepared], axis=0).astype(np.float32)
-  rows = np.asarray(rows, np.int64)
-  total = count_training_windows(prepared, window, stride, part=part)
-  if rows.size and (rows.min() < 0 or rows.max() >= total or np.any(np.diff(rows) <= 0)):
-    raise ValueError(f"rows must be increasing indices in [0, {total}), the training windows")
+  if rows is not None:
+    rows = np.asarray(rows, np.int64)
+    total = count_training_windows(prepared, window, stride, part=part)
+    if rows.size and (rows.min() < 0 or rows.max() >= total or np.any(np.diff(rows) <= 0)):
+      raise ValueError(f"rows must be increasing indices in [0, {total}), the training windows")
   out, offset = [], 0
   for p in prepared:
-    x = np.asarray(getattr(p, part))
-    x = x[:, None] if x.ndim == 1 else x
-    if x.shape[0] < window:  # edge padding, as sliding_windows(pad=True)
-      x = np.concatenate([x, np.repeat(x[-1:], window - x.shape[0], axis=0)], axis=0)
-    starts = windows_lib.window_starts(x.shape[0], window, stride)
-    mine = rows[(rows >= offset) & (rows < offset + starts.size)] - offset
-    out.append(x[starts[mine][:, None] + np.arange(window)[None, :]].astype(np.float32))
-    offset += starts.size
-  return np.concatenate(out, axis=0)
+    x = getattr(p, part)
+    count = windows_lib.window_starts(max(x.shape[0], window), window, stride).size
+    keep = None if rows is None else rows[(rows >= offset) & (rows < offset + count)] - offset
+    out.append(windows_lib.sliding_windows(x, window, stride, pad=True, name=f"{p.name} {part}",
+                                           keep=keep)[0])
+    offset += count
+  return np.concatenate(out, axis=0).astype(np.float32)
 
 
 def count_training_windows(prepared: Sequence[PreparedSeries], window: int, stride: int, *,

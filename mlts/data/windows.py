@@ -41,7 +41,8 @@ def window_starts(length_of_series: int, window: int, stride: int) -> np.ndarray
 
 
 def sliding_windows(series, window: int, stride: int = 1, *, pad: bool = False,
-                    name: str = "series") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                    name: str = "series", keep: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
   """Cuts a [T, C] series into windows [N, L, C].
 
   Args:
@@ -52,10 +53,12 @@ def sliding_windows(series, window: int, stride: int = 1, *, pad: bool = False,
       last value (edge replication) up to L; the returned mask marks the padded
       steps as 0 so they can be left out of every score and metric.
     name: what the series is, for error messages.
+    keep: indices of the windows to cut (of the N in order); only these are
+      copied. None: all N.
 
   Returns:
-    windows: [N, L, C] array (a copy, same dtype as the input).
-    starts: [N] start index of each window.
+    windows: [N, L, C] array (a copy, same dtype as the input), or [len(keep), L, C].
+    starts: [N] (or [len(keep)]) start index of each window.
     mask: [T_padded] 1 for real steps, 0 for padded ones (T_padded = max(T, L)).
 
   Raises:
@@ -75,6 +78,8 @@ def sliding_windows(series, window: int, stride: int = 1, *, pad: bool = False,
   mask = np.zeros(x.shape[0], dtype=np.int8)
   mask[:length] = 1
   starts = window_starts(x.shape[0], window, stride)
+  if keep is not None:
+    starts = starts[np.asarray(keep, np.int64)]
   index = starts[:, None] + np.arange(window)[None, :]  # [N, L]
   return x[index], starts, mask
 
