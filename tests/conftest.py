@@ -30,3 +30,26 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _ROOT not in sys.path:
   sys.path.insert(0, _ROOT)
 
+
+
+# The longest tests start first (measured with --durations, 2026-12-02): with two xdist
+# workers, a 100 s test handed out last would run alone while the other core idles.
+# Only tests without module-scoped fixtures, so no fixture is built twice for them.
+_LONGEST_FIRST = (
+    "tests/multihost_test.py::test_two_processes_train_as_one_and_resume_after_a_kill",
+    "tests/telemetry_study_test.py::test_tiny_generation_study_writes_every_metric",
+    "tests/generation_test.py::"
+    "test_tiny_sines_benchmark_writes_the_table_beside_floor_and_published",
+    "tests/vaegan_experiment_test.py::test_wafer_experiment_end_to_end",
+    "tests/multidevice_test.py::test_per_series_models_trained_on_four_devices_score_as_on_one",
+    "tests/vaegan_experiment_test.py::test_telemetry_experiment_reports_point_metrics",
+    "tests/diffusion_experiment_test.py::test_end_to_end_tiny_run_and_resume",
+    "tests/telemetry_study_test.py::test_diffusion_imputation_keeps_observed_values",
+    "tests/reproduce_test.py::test_the_driver_runs_two_rows_resumes_and_writes_the_table",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+  del config
+  rank = {nodeid: k for k, nodeid in enumerate(_LONGEST_FIRST)}
+  items.sort(key=lambda item: rank.get(item.nodeid, len(rank)))  # stable: the rest in order
