@@ -19,8 +19,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def run_check(name: str, devices: int = 4) -> dict:
-  env = dict(os.environ, JAX_PLATFORMS="cpu",
-             XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+  flags = [f for f in os.environ.get("XLA_FLAGS", "").split()  # conftest's, but the devices
+           if not f.startswith("--xla_force_host_platform_device_count")]
+  env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=" ".join(
+      flags + [f"--xla_force_host_platform_device_count={devices}"]))
   out = subprocess.run([sys.executable, os.path.join(HERE, "multidevice_checks.py"), name],
                        env=env, capture_output=True, text=True, timeout=300)
   assert out.returncode == 0, out.stderr[-3000:]
