@@ -135,6 +135,44 @@ def sync(name: str) -> None:
     multihost_utils.sync_global_devices(name)
 
 
+def allgather_host(x) -> np.ndarray:
+  """[P, ...]: this process's host array `x` beside every other process's, in process order.
+
+  Every process passes the same shape and dtype. Exact for every dtype: 8-byte
+  values travel as pairs of uint32 (without x64 the collectives would round
+  float64 to float32). One process: `x[None]`.
+  """
+  x = np.ascontiguousarray(np.atleast_1d(np.asarray(x)))
+  if jax.process_count() == 1:
+    return x[None]
+  wide = x.dtype.itemsize == 8
+  out = np.asarray(multihost_utils.process_allgather(x.view(np.uint32) if wide else x))
+  return np.ascontiguousarray(out).view(x.dtype) if wide else out.astype(x.dtype)
+
+
+def process_share(num_items: int) -> list[int]:
+  """The items of 0..n−1 this process computes when independent items (sample batches,
+  metric runs) are split over processes: k ≡ process index (mod process count)."""
+  return list(range(jax.process_index(), num_items, jax.process_count()))
+
+
+def gather_shares(local, num_items: int, *, shape, dtype) -> np.ndarray:
+  """[n, *shape]: items 0..n−1 on every process, from each process's results for its
+  `process_share(n)` (`local`, one [*shape] array per item, in that order).
+
+  The result does not depend on the process count, provided each item does not.
+  """
+  per_process = -(-num_items // jax.process_count())
+  mine = process_share(num_items)
+  if len(local) != len(mine):
+    raise ValueError(f"this process computes items {mine}, but {len(local)} results were given")
+  block = np.zeros((per_process,) + tuple(shape), dtype)  # padding where a share is short
+  for j, value in enumerate(local):
+    block[j] = value
+  gathered = allgather_host(block)  # [P, per_process, *shape]; item k at [k % P, k // P]
+  return np.swapaxes(gathered, 0, 1).reshape((-1,) + tuple(shape))[:num_items]
+
+
 def map_batches(fn: Callable[[jax.Array, int], Any], x: np.ndarray, batch_size: int,
                 mesh: Mesh | None = None) -> Any:
   """`fn(chunk, b)` over fixed-size chunks of `x`, outputs concatenated on the host.

@@ -141,8 +141,8 @@ def fit(state: TrainState, loss_fn: LossFn | None,
     train_windows.check_batch(batch_size)
   elif int(config.get("data_shards", 0)) > 1:
     raise ValueError(f"training.data_shards={config.data_shards}, but this model trains on all "
-                     "windows on every process (only the reconstruction detectors build data "
-                     "shards); set training.data_shards=0")
+                     "windows on every process (it was given one array, not shards.LocalShards); "
+                     "set training.data_shards=0")
   if num_examples < batch_size:
     raise ValueError(
         f"only {num_examples} training windows for a batch of {batch_size}; lower "

@@ -91,17 +91,3 @@ def test_moments_refuse_what_they_cannot_give():
     m + moments_lib.WindowMoments.of(x[:, :4], flat=False)
   with pytest.raises(ValueError, match="training windows.*NaN|non-finite|NaN"):
     moments_lib.WindowMoments.of(np.full((3, 8, 3), np.nan), flat=True)
-
-
-def test_moments_travel_as_bits_exactly():
-  x = _windows()
-  parts = [moments_lib.WindowMoments.of(x[k::4], flat=True) for k in range(4)]
-  packed = moments_lib.to_bits(parts)
-  assert packed["mean"].dtype == np.uint32
-  # As process_allgather returns them: [processes, shards per process, ...].
-  packed = {k: v.reshape((2, 2) + v.shape[1:]) for k, v in packed.items()}
-  back = moments_lib.from_bits(packed, parts[0])
-  for a, b in zip(parts, back):
-    assert a.count == b.count
-    np.testing.assert_array_equal(a.mean, b.mean)
-    np.testing.assert_array_equal(a.scatter, b.scatter)

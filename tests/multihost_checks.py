@@ -8,7 +8,9 @@ process holding only its data shard of the training windows) and a
 tiny malleable-latent diffusion model (`mlts.diffusion.trainer.train_variant`,
 KLT basis and Gaussian residual fit from the moments of all data shards, each
 process again holding only its own shard) on the same series, with checkpoints
-in the shared WORKDIR, and scores the series.
+in the shared WORKDIR, scores the series, draws windows from the diffusion model
+through the generation study's `draw` (its batches split over the processes) and
+gathers float64 items split over the processes (`sharding.gather_shares`).
 Process 0 writes the final parameters and scores to OUT (.npz). With MODEL:STEP
 (MODEL 'detector' or 'diffusion'), every process exits at once (status 3) right
 after that model's checkpoint of STEP is saved, as a killed job would; rerunning
@@ -96,9 +98,31 @@ def _diffusion(workdir: str):
   dcfg.representation, dcfg.gaussian_residual = "klt", True
   local = shards.training_windows(_prepared(), DIFFUSION_WINDOW, DIFFUSION_STRIDE,
                                   data_shards=2, seed=config.seed)
-  proc, _, params, _ = trainer.train_variant(config, dcfg, local, workdir, "diffusion",
-                                             sharding.make_mesh())
-  return proc, params
+  proc, model, params, _ = trainer.train_variant(config, dcfg, local, workdir, "diffusion",
+                                                 sharding.make_mesh())
+  return proc, model, params, dcfg, local
+
+
+def _samples(proc, model, params, dcfg, local):
+  """10 windows from the trained model through the generation study's `draw`: 3 batches,
+  process 0 of 2 draws batches 0 and 2, process 1 batch 1."""
+  from mlts.diffusion import process, trainer
+  from mlts.studies import generation
+  moments = trainer.window_moments(local, dcfg)
+  sample = generation.make_sampler(
+      proc, model, params, process.data_stats(proc, moments=moments), batch=4, num_steps=2,
+      solver="heun", residual=trainer.residual_stats(proc, dcfg, None, moments=moments))
+  return generation.draw(sample, 10, 4, jax.random.key(1))
+
+
+def _shares():
+  """Items 0..2 split over the processes and gathered: float64 values float32 cannot hold."""
+  import numpy as np
+
+  from mlts import sharding
+  return sharding.gather_shares(
+      [np.asarray([1 + k * 2.0 ** -40, -k], np.float64) for k in sharding.process_share(3)],
+      3, shape=(2,), dtype=np.float64)
 
 
 def main(argv):
@@ -120,8 +144,11 @@ def main(argv):
   logging.info("detector trained in %.1f s", time.perf_counter() - start)
   scores = det.score(_series())
   logging.info("detector scored at %.1f s", time.perf_counter() - start)
-  diffusion_process, diffusion_params = _diffusion(workdir)
+  diffusion_process, model, diffusion_params, dcfg, local = _diffusion(workdir)
   logging.info("diffusion trained at %.1f s", time.perf_counter() - start)
+  samples = _samples(diffusion_process, model, diffusion_params, dcfg, local)
+  shares = _shares()
+  logging.info("sampled at %.1f s", time.perf_counter() - start)
   if jax.process_index() == 0:
     arrays = {f"detector/{jax.tree_util.keystr(p)}": np.asarray(v) for p, v in
               jax.tree_util.tree_leaves_with_path(det._params)}
@@ -130,6 +157,7 @@ def main(argv):
     arrays.update({f"scores/{k}": s for k, s in enumerate(scores)})
     arrays.update({f"process/{k}": np.asarray(getattr(diffusion_process, k))
                    for k in ("basis", "mask", "t_star", "delta")})
+    arrays["samples"], arrays["shares"] = samples, shares
     arrays["process_count"] = np.asarray(jax.process_count())
     arrays["device_count"] = np.asarray(jax.device_count())
     arrays["step"] = np.asarray(det.step)

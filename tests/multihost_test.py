@@ -3,7 +3,8 @@
 tests/multihost_checks.py is one process of the job: it trains a tiny detector and
 a tiny diffusion model with checkpoints in a shared workdir, and scores. The two
 processes (one device each) must give exactly what one process with two devices
-gives on the same global batches, and a job killed right after a checkpoint must
+gives on the same global batches (the generation study's sample batches
+split over the processes included), and a job killed right after a checkpoint must
 resume from it when both processes are started again.
 """
 
@@ -19,8 +20,10 @@ CHECKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "multihost_che
 
 
 def _start(process_id: int, num_processes: int, port: int, workdir, out, *extra):
-  env = dict(os.environ, JAX_PLATFORMS="cpu",
-             XLA_FLAGS=f"--xla_force_host_platform_device_count={2 // num_processes}")
+  flags = [f for f in os.environ.get("XLA_FLAGS", "").split()  # conftest's, but the devices
+           if not f.startswith("--xla_force_host_platform_device_count")]
+  env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=" ".join(
+      flags + [f"--xla_force_host_platform_device_count={2 // num_processes}"]))
   return subprocess.Popen(
       [sys.executable, CHECKS, str(process_id), str(num_processes), str(port), str(workdir),
        str(out), *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -72,6 +75,10 @@ def test_two_processes_train_as_one_and_resume_after_a_kill(tmp_path):
   assert any(k.startswith("detector/") for k in ref.files)
   assert any(k.startswith("diffusion/") for k in ref.files)
   assert any(k.startswith("scores/") for k in ref.files)
+  assert job["samples"].shape == (10, 16, 2) and np.all(np.isfinite(job["samples"]))
+  expected = np.asarray([[1 + k * 2.0 ** -40, -k] for k in range(3)])
+  np.testing.assert_array_equal(job["shares"], expected)  # exact: float64 kept whole
+  np.testing.assert_array_equal(ref["shares"], expected)
   for k in ref.files:
     if k != "process_count":
       np.testing.assert_allclose(job[k], ref[k], rtol=1e-5, atol=1e-6, err_msg=k)

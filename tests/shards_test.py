@@ -120,3 +120,30 @@ def test_fit_refuses_data_shards_for_a_model_that_takes_all_windows(tmp_path):
   data = np.zeros((40, 3), np.float32)
   with pytest.raises(ValueError, match="data_shards=2, but this model trains on all windows"):
     _linear_fit(data, tmp_path, "plain", data_shards=2)
+
+
+def test_work_split_over_processes_comes_back_in_item_order():
+  from mlts import sharding
+  # One process computes every item; gathering returns them [n, ...] in order.
+  assert sharding.process_share(3) == [0, 1, 2]
+  items = [np.asarray([k, k + 0.5], np.float64) for k in range(3)]
+  out = sharding.gather_shares(items, 3, shape=(2,), dtype=np.float64)
+  np.testing.assert_array_equal(out, [[0, 0.5], [1, 1.5], [2, 2.5]])
+  assert out.dtype == np.float64
+  np.testing.assert_array_equal(sharding.allgather_host(np.float64(2.0)), [[2.0]])
+  with pytest.raises(ValueError, match=r"computes items \[0, 1, 2\], but 2 results"):
+    sharding.gather_shares(items[:2], 3, shape=(2,), dtype=np.float64)
+
+
+def test_the_generation_study_draws_its_batches_in_order():
+  from mlts.studies import generation
+
+  def sample(key):  # a batch of 4 windows whose values name the batch's key
+    return jnp.broadcast_to(jax.random.uniform(key), (4, 3, 2))
+
+  key = jax.random.key(7)
+  out = generation.draw(jax.jit(sample), 10, 4, key)
+  assert out.shape == (10, 3, 2)
+  for b in range(3):  # batch b from fold_in(key, b); the last one cut to 2 windows
+    rows = out[4 * b:4 * b + 4]
+    np.testing.assert_allclose(rows, float(jax.random.uniform(jax.random.fold_in(key, b))))

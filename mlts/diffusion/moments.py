@@ -12,7 +12,7 @@ would (Chan et al.'s pairwise update, stable where raw sums are not).
 
 A multi-process run computes the moments of each of its data shards and
 `gather_shards` joins those of all K shards on every process, in shard order
-(the float64 values travel bit-cast to uint32, so nothing is rounded): every
+(the float64 values travel exactly, `sharding.allgather_host`): every
 process then fits the same process, bitwise the one a single process holding
 all K shards fits, without any window leaving its process.
 """
@@ -126,36 +126,16 @@ def gather_shards(local: Sequence[WindowMoments]) -> list[WindowMoments]:
 
   `local`: this process's shards' moments, in shard order (process p holds
   shards p·K/P … (p+1)·K/P − 1, as `mlts.shards.LocalShards`; every process
-  the same number). One process: `local` itself.
+  the same number). One process: `local` itself. The float64 values travel
+  exactly (`sharding.allgather_host`).
   """
   import jax
   if jax.process_count() == 1:
     return list(local)
-  from jax.experimental import multihost_utils
-  gathered = multihost_utils.process_allgather(to_bits(local))
-  return from_bits(gathered, local[0])
-
-
-def to_bits(parts: Sequence[WindowMoments]) -> dict[str, np.ndarray]:
-  """Moments as integer arrays ([n] counts, float64 values viewed as uint32 pairs), which
-  the collectives carry exactly (without x64 they would round float64 to float32)."""
-  def bits(arrays):
-    return np.ascontiguousarray(np.stack([np.asarray(a, np.float64) for a in arrays])
-                                ).view(np.uint32)
-
-  return {"count": np.asarray([m.count for m in parts], np.int32),
-          "mean": bits([m.mean for m in parts]), "scatter": bits([m.scatter for m in parts])}
-
-
-def from_bits(packed: dict[str, np.ndarray], like: WindowMoments) -> list[WindowMoments]:
-  """Inverse of `to_bits` (any leading axes, e.g. [processes, shards], read in order)."""
-  counts = np.asarray(packed["count"]).reshape(-1)
-  num = counts.size
-
-  def values(a, shape):
-    return np.ascontiguousarray(np.asarray(a, np.uint32).reshape(num, -1)).view(
-        np.float64).reshape((num,) + shape)
-
-  means = values(packed["mean"], like.mean.shape)
-  scatters = values(packed["scatter"], like.scatter.shape)
+  from mlts import sharding
+  counts = sharding.allgather_host(np.asarray([m.count for m in local], np.int64)).reshape(-1)
+  means, scatters = (sharding.allgather_host(np.stack([getattr(m, name) for m in local]))
+                     for name in ("mean", "scatter"))
+  means = means.reshape((-1,) + local[0].mean.shape)
+  scatters = scatters.reshape((-1,) + local[0].scatter.shape)
   return [WindowMoments(int(c), m, s) for c, m, s in zip(counts, means, scatters)]

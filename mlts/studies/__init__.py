@@ -39,7 +39,7 @@ REGISTRY = {
 # Studies that run as one job over several processes (jax.distributed): every file is
 # written by process 0 only. The others refuse a multi-process run rather than have
 # every process write the same files.
-MULTI_PROCESS = frozenset({"detector"})
+MULTI_PROCESS = frozenset({"detector", "generation"})
 
 
 def available() -> list[str]:

@@ -46,7 +46,7 @@ import numpy as np
 from absl import logging
 
 from mlts import results as results_lib
-from mlts import sharding
+from mlts import sharding, shards
 from mlts.data import transforms, ucr
 from mlts.diffusion import losses, process, samplers, trainer
 from mlts.metrics import temporal, ts2vec
@@ -90,9 +90,17 @@ def make_sampler(proc, model, params, stats, *, batch: int, num_steps: int, solv
 
 
 def draw(sample, num: int, batch: int, key: jax.Array) -> np.ndarray:
-  """`num` samples in fixed-size batches (one compiled shape); batch b uses fold_in(key, b)."""
-  out = [np.asarray(sample(jax.random.fold_in(key, b))) for b in range(-(-num // batch))]
-  return np.concatenate(out)[:num]
+  """`num` samples in fixed-size batches (one compiled shape); batch b uses fold_in(key, b).
+
+  On several processes each draws its share of the batches (`sharding.process_share`)
+  and every process gets all of them, the same as one process drawing them all.
+  """
+  num_batches = -(-num // batch)
+  like = jax.eval_shape(sample, key)
+  mine = [np.asarray(sample(jax.random.fold_in(key, b)))
+          for b in sharding.process_share(num_batches)]
+  out = sharding.gather_shares(mine, num_batches, shape=like.shape, dtype=like.dtype)
+  return out.reshape((-1,) + tuple(like.shape[1:]))[:num]
 
 
 def evaluate(real: np.ndarray, fake: np.ndarray, config, seeds,
@@ -100,17 +108,23 @@ def evaluate(real: np.ndarray, fake: np.ndarray, config, seeds,
   """The four metrics of `fake` against `real`, one value per seed (run).
 
   `encoders`: the TS2Vec encoders of `real` by seed, reused across fake sets
-  (`ts2vec.context_fid_runs`).
+  (`ts2vec.context_fid_runs`). On several processes the runs are split over
+  them (`sharding.process_share`; each run depends only on its seed) and every
+  process gets every value; the correlational score's subsets are cheap and
+  drawn on each.
   """
   tcfg = config.metrics
-  return {
-      "context_fid": ts2vec.context_fid_runs(real, fake, seeds, config.context_fid, encoders),
-      "correlational": temporal.correlational_runs(real, fake, runs=len(seeds),
-                                                   seed=config.seed),
-      "discriminative": [temporal.discriminative_score(real, fake, seed=s, config=tcfg)
-                         for s in seeds],
-      "predictive": [temporal.predictive_score(real, fake, seed=s, config=tcfg)
-                     for s in seeds]}
+  trained = ("context_fid", "discriminative", "predictive")  # the runs that train networks
+  mine = [[ts2vec.context_fid_runs(real, fake, [seeds[i]], config.context_fid, encoders)[0],
+           temporal.discriminative_score(real, fake, seed=seeds[i], config=tcfg),
+           temporal.predictive_score(real, fake, seed=seeds[i], config=tcfg)]
+          for i in sharding.process_share(len(seeds))]
+  runs = sharding.gather_shares([np.asarray(r, np.float64) for r in mine], len(seeds),
+                                shape=(len(trained),), dtype=np.float64)
+  out = {m: [float(v) for v in runs[:, j]] for j, m in enumerate(trained)}
+  out["correlational"] = temporal.correlational_runs(real, fake, runs=len(seeds),
+                                                     seed=config.seed)
+  return {m: out[m] for m in METRICS}
 
 
 def mean_std(values) -> list[float]:
@@ -134,7 +148,7 @@ def run_variant(name: str, config, real: np.ndarray, real_eval: np.ndarray, work
   scaled = transforms.to_signed(real).astype(np.float32)
   dcfg = trainer.variant_config(config.diffusion, name)
   proc, model, params, train_seconds = trainer.train_variant(
-      config, dcfg, scaled, workdir, name, sharding.make_mesh())
+      config, dcfg, _training_windows(scaled, config), workdir, name, sharding.make_mesh())
   stats = process.data_stats(proc, scaled)
   sample = make_sampler(proc, model, params, stats, batch=config.sample_batch,
                         num_steps=config.sample_steps, solver=config.solver,
@@ -154,8 +168,24 @@ def run_variant(name: str, config, real: np.ndarray, real_eval: np.ndarray, work
   return entry, fake
 
 
+def _training_windows(scaled: np.ndarray, config: ml_collections.ConfigDict):
+  """All windows [N, L, F], or this process's `shards.LocalShards` of them when
+  `training.data_shards` resolves to several (one per process by default)."""
+  num_shards = shards.resolve_num_shards(int(config.training.get("data_shards", 0)),
+                                         jax.process_count())
+  if num_shards == 1:
+    return scaled
+  return shards.LocalShards.build(scaled.shape[0], num_shards, config.seed,
+                                  lambda rows: scaled[rows])
+
+
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
-  """Trains every variant, samples, and scores each against the references."""
+  """Trains every variant, samples, and scores each against the references.
+
+  On several processes (jax.distributed) the variants train over all devices,
+  each process holding its data shards, the sample batches and metric runs are
+  split over the processes, and process 0 writes every file.
+  """
   started = results_lib.start_run(config, workdir)
   begin = time.perf_counter()
   real = load_windows(config)
@@ -179,8 +209,9 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
       continue
     logging.info("[%d/%d] %s", i + 1, len(config.variants), name)
     entries[name], fake = run_variant(name, config, real, real_eval, workdir, seeds, encoders)
-    np.savez_compressed(os.path.join(workdir, f"samples_{name}.npz"),
-                        synthetic=fake.astype(np.float32))
+    if jax.process_index() == 0:
+      np.savez_compressed(os.path.join(workdir, f"samples_{name}.npz"),
+                          synthetic=fake.astype(np.float32))
     results_lib.write_json(path, entries[name])
     fakes[name] = fake
   floor_path = os.path.join(variant_dir, "floor.json")
@@ -205,6 +236,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
       "seconds": time.perf_counter() - begin, **results_lib.facts(started),
   }
   results_lib.write_json(os.path.join(workdir, "results.json"), results)
+  if jax.process_index() != 0:
+    return results
   with open(os.path.join(workdir, "tables.md"), "w") as f:
     f.write(markdown(results))
   from mlts import plots
